@@ -1,0 +1,140 @@
+using Federated.Learning.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Federated.Learning.Training;
+
+/// <summary>
+/// The one local training loop. It owns the order of operations; everything optional (EWC, replay, FedProx,
+/// DP clipping, progress reports) is an <see cref="ITrainingPlugin"/>. Each batch runs inside its own dispose
+/// scope, metrics stay on the device until the epoch ends, and the data never leaves its tensors.
+/// </summary>
+public sealed class LocalTrainer
+{
+    private readonly IReadOnlyList<ITrainingPlugin> _plugins;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a trainer that fires <paramref name="plugins"/> in the given order.</summary>
+    public LocalTrainer(IEnumerable<ITrainingPlugin>? plugins = null, TimeProvider? time = null)
+    {
+        _plugins = plugins?.ToArray() ?? [];
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Trains <paramref name="model"/> in place on <paramref name="data"/>.</summary>
+    public TrainingReport Train(nn.Module<Tensor, Tensor> model, TensorDataset data, TrainingOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (data.Count == 0)
+        {
+            throw new ArgumentException("Cannot train on an empty data set.", nameof(data));
+        }
+
+        var parameters = model.parameters().ToArray();
+        using var optimizer = CreateOptimizer(parameters, options);
+        using var shuffle = options.Shuffle ? new Generator((ulong)options.Seed) : null;
+        torch.manual_seed(options.Seed);
+        model.train();
+
+        var context = new TrainingContext(model, optimizer, options, data, cancellationToken);
+        var epochs = new List<EpochMetrics>(options.Epochs);
+        var cancelled = false;
+        Fire(static (p, c) => p.BeforeTraining(c), context);
+        for (var epoch = 0; epoch < options.Epochs && !cancelled; epoch++)
+        {
+            context.Epoch = epoch;
+            Fire(static (p, c) => p.BeforeEpoch(c), context);
+            var started = _time.GetTimestamp();
+            using var lossSum = torch.zeros(1, ScalarType.Float64, device: data.Device);
+            using var correct = torch.zeros(1, ScalarType.Int64, device: data.Device);
+            long samples = 0;
+            using (var batches = new EpochBatches(data, options.BatchSize, shuffle, options.DropLast))
+            {
+                for (var b = 0; b < batches.Count; b++)
+                {
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        cancelled = true;
+                        break;
+                    }
+
+                    context.BatchIndex = b;
+                    samples += RunBatch(context, batches, b, parameters, lossSum, correct);
+                }
+            }
+
+            var seconds = _time.GetElapsedTime(started).TotalSeconds;
+            var metrics = samples == 0
+                ? new EpochMetrics(epoch + 1, double.NaN, double.NaN, 0, seconds)
+                : new EpochMetrics(epoch + 1, lossSum.item<double>() / samples, (double)correct.item<long>() / samples, samples, seconds);
+            epochs.Add(metrics);
+            context.LastEpoch = metrics;
+            Fire(static (p, c) => p.AfterEpoch(c), context);
+        }
+
+        Fire(static (p, c) => p.AfterTraining(c), context);
+        return new TrainingReport(epochs, context.Step, cancelled);
+    }
+
+    private int RunBatch(TrainingContext context, EpochBatches batches, int index, TorchSharp.Modules.Parameter[] parameters, Tensor lossSum, Tensor correct)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (inputs, targets) = batches.Get(index);
+        context.Inputs = inputs;
+        context.Targets = targets;
+        Fire(static (p, c) => p.BeforeBatch(c), context);
+
+        context.Optimizer.zero_grad();
+        var output = context.Model.call(context.Inputs!);
+        var dataLoss = nn.functional.cross_entropy(output, context.Targets!);
+        context.Output = output;
+        context.DataLoss = dataLoss;
+        context.Loss = dataLoss;
+        Fire(static (p, c) => p.AfterForward(c), context);
+
+        context.Loss!.backward();
+        Fire(static (p, c) => p.AfterBackward(c), context);
+        if (context.Options.GradientClipNorm > 0)
+        {
+            nn.utils.clip_grad_norm_(parameters, context.Options.GradientClipNorm);
+        }
+
+        context.Optimizer.step();
+        context.Step++;
+        Fire(static (p, c) => p.AfterStep(c), context);
+
+        var n = (int)context.Targets!.shape[0];
+        using (torch.no_grad())
+        {
+            lossSum.add_(dataLoss.detach().to(ScalarType.Float64) * n);
+            correct.add_(output.argmax(1).eq(context.Targets).sum());
+        }
+
+        Fire(static (p, c) => p.AfterBatch(c), context);
+        context.Inputs = null;
+        context.Targets = null;
+        context.Output = null;
+        context.DataLoss = null;
+        context.Loss = null;
+        return n;
+    }
+
+    private void Fire(Action<ITrainingPlugin, TrainingContext> hook, TrainingContext context)
+    {
+        foreach (var plugin in _plugins)
+        {
+            hook(plugin, context);
+        }
+    }
+
+    private static optim.Optimizer CreateOptimizer(TorchSharp.Modules.Parameter[] parameters, TrainingOptions options) => options.Optimizer switch
+    {
+        OptimizerKind.Sgd => optim.SGD(parameters, options.LearningRate, options.Momentum, 0, options.WeightDecay, options.Nesterov),
+        OptimizerKind.Adam => optim.Adam(parameters, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay),
+        OptimizerKind.AdamW => optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay),
+        _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimiser."),
+    };
+}
