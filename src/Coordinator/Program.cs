@@ -1,9 +1,38 @@
 using Federated.Coordinator.Hosting;
 using Federated.Learning.Runtime;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+if (args.Any(a => a is "--help" or "-h" or "-?"))
+{
+    Console.WriteLine(CoordinatorHelp.Text);
+    return 0;
+}
 
 NativeRuntime.Initialize();
-var builder = WebApplication.CreateBuilder(args);
-builder.Services.AddFederatedCoordinator(builder.Configuration);
-var app = builder.Build();
-app.MapFederatedCoordinator();
-app.Run();
+try
+{
+    var builder = WebApplication.CreateBuilder(args);
+    var settings = builder.Configuration.GetSection(CoordinatorOptions.Section);
+    builder.WebHost.ConfigureKestrel(kestrel =>
+    {
+        kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = HttpProtocols.Http2);
+        kestrel.Limits.Http2.InitialConnectionWindowSize = settings.GetValue("Http2ConnectionWindowBytes", 16 * 1024 * 1024);
+        kestrel.Limits.Http2.InitialStreamWindowSize = settings.GetValue("Http2StreamWindowBytes", 16 * 1024 * 1024);
+    });
+    builder.Services.AddFederatedCoordinator(builder.Configuration);
+    var app = builder.Build();
+    app.MapFederatedCoordinator();
+    await app.RunAsync().ConfigureAwait(false);
+    return Environment.ExitCode;
+}
+catch (OptionsValidationException e)
+{
+    Console.Error.WriteLine($"federated-coordinator: invalid settings: {string.Join(" ", e.Failures)}");
+    return 2;
+}
+catch (Exception e) when (e is InvalidDataException or DirectoryNotFoundException or FileNotFoundException or InvalidOperationException or ArgumentException or IOException)
+{
+    Console.Error.WriteLine($"federated-coordinator: {e.Message}");
+    return 2;
+}

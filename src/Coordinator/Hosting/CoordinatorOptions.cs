@@ -8,11 +8,169 @@ public sealed class CoordinatorOptions
     /// <summary>The configuration section.</summary>
     public const string Section = "Coordinator";
 
-    /// <summary>Where checkpoints and the round journal live.</summary>
+    /// <summary>Where checkpoints (global model, round state) live.</summary>
     [Required(AllowEmptyStrings = false)]
     public string StateDirectory { get; set; } = "state/coordinator";
 
-    /// <summary>Largest gRPC message the coordinator accepts, in bytes (models travel in chunks below this).</summary>
-    [Range(64 * 1024, 256 * 1024 * 1024)]
+    /// <summary>Resume from the last checkpoint in <see cref="StateDirectory"/> when there is one.</summary>
+    public bool Resume { get; set; } = true;
+
+    /// <summary>Model architecture (mlp, cnn, simple-cnn, resnet8).</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Model { get; set; } = "cnn";
+
+    /// <summary>Input shape the model is built for: channels, height, width.</summary>
+    public int[] InputShape { get; set; } = [1, 28, 28];
+
+    /// <summary>Number of classes.</summary>
+    [Range(2, 100_000)]
+    public int NumClasses { get; set; } = 10;
+
+    /// <summary>Seed for the initial model, client sampling and the clients' training.</summary>
+    public long Seed { get; set; } = 1;
+
+    /// <summary>Rounds to run.</summary>
+    [Range(1, 1_000_000)]
+    public int Rounds { get; set; } = 3;
+
+    /// <summary>Strategy name (fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold, fednova).</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Strategy { get; set; } = "fedavg";
+
+    /// <summary>Strategy options (e.g. <c>mu</c>, <c>server_lr</c>).</summary>
+    public Dictionary<string, string> StrategyOptions { get; set; } = [];
+
+    /// <summary>Sum results in a fixed order (by agent id), so a seed gives the same model whatever the arrival order.</summary>
+    public bool Deterministic { get; set; }
+
+    /// <summary>Fraction of available agents asked to train each round.</summary>
+    [Range(0.0, 1.0)]
+    public double FractionFit { get; set; } = 1.0;
+
+    /// <summary>Agents that must be connected before a round starts.</summary>
+    [Range(1, 1_000_000)]
+    public int MinAvailable { get; set; } = 2;
+
+    /// <summary>Fewest results a round may aggregate; fewer and the round fails (the global model stays).</summary>
+    [Range(1, 1_000_000)]
+    public int MinFit { get; set; } = 2;
+
+    /// <summary>Extra agents asked beyond the target, to absorb stragglers; the round closes at the target.</summary>
+    [Range(0, 1_000_000)]
+    public int OverSelect { get; set; }
+
+    /// <summary>Seconds a round waits for results before proceeding with what arrived.</summary>
+    [Range(0.1, 7 * 24 * 3600.0)]
+    public double RoundDeadlineSeconds { get; set; } = 600;
+
+    /// <summary>Seconds to wait for <see cref="MinAvailable"/> agents before giving up on the run (0 = forever).</summary>
+    [Range(0, 365 * 24 * 3600.0)]
+    public double WaitForAgentsSeconds { get; set; }
+
+    /// <summary>Local training the coordinator asks of agents.</summary>
+    public TrainingSettings Training { get; set; } = new();
+
+    /// <summary>Server-side evaluation data; none when <see cref="EvaluationSettings.Source"/> is <c>none</c>.</summary>
+    public EvaluationSettings Evaluation { get; set; } = new();
+
+    /// <summary>Bytes per transfer chunk (models and updates move in chunks of this size).</summary>
+    [Range(16 * 1024, 64 * 1024 * 1024)]
+    public int ChunkBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Largest payload (model or update) the coordinator accepts.</summary>
+    [Range(1024, long.MaxValue)]
+    public long MaxPayloadBytes { get; set; } = 1L << 30;
+
+    /// <summary>Largest gRPC message the coordinator accepts (a chunk plus framing must fit).</summary>
+    [Range(64 * 1024, 512 * 1024 * 1024)]
     public int MaxReceiveMessageBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// HTTP/2 connection flow-control window. Kestrel's default (128 KB) held 1 MiB-chunk streaming on loopback to
+    /// ~130 MB/s here; 16 MiB windows gave ~200–250 MB/s, so a whole chunk (and several in flight) fit the window.
+    /// </summary>
+    [Range(65_535, int.MaxValue)]
+    public int Http2ConnectionWindowBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>HTTP/2 per-stream flow-control window (Kestrel's default is 96 KB); see <see cref="Http2ConnectionWindowBytes"/>.</summary>
+    [Range(65_535, int.MaxValue)]
+    public int Http2StreamWindowBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>The secret agents must present to enrol; empty = open enrolment.</summary>
+    public string EnrollmentKey { get; set; } = "";
+
+    /// <summary>How often agents send heartbeats.</summary>
+    [Range(0.05, 3600.0)]
+    public double HeartbeatSeconds { get; set; } = 5;
+
+    /// <summary>An agent silent this long is considered gone and its stream closed.</summary>
+    [Range(0.1, 24 * 3600.0)]
+    public double AgentTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>After the last round: tell agents to shut down and stop the coordinator.</summary>
+    public bool ExitWhenDone { get; set; }
+
+    /// <summary>Per-round metrics are appended here as CSV (relative paths are under <see cref="StateDirectory"/>).</summary>
+    public string MetricsFile { get; set; } = "rounds.csv";
+}
+
+/// <summary>Local training agents run each round.</summary>
+public sealed class TrainingSettings
+{
+    /// <summary>Local epochs per round.</summary>
+    [Range(1, 10_000)]
+    public int Epochs { get; set; } = 1;
+
+    /// <summary>Local mini-batch size.</summary>
+    [Range(1, 1_000_000)]
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>sgd, adam or adamw.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Optimizer { get; set; } = "adam";
+
+    /// <summary>Local learning rate.</summary>
+    [Range(1e-12, 1e6)]
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>SGD momentum.</summary>
+    [Range(0.0, 0.9999)]
+    public double Momentum { get; set; }
+
+    /// <summary>Weight decay.</summary>
+    [Range(0.0, 1e3)]
+    public double WeightDecay { get; set; }
+
+    /// <summary>Gradient-norm clip, 0 = off.</summary>
+    [Range(0.0, 1e9)]
+    public double GradientClipNorm { get; set; }
+}
+
+/// <summary>Where the coordinator's held-out evaluation data comes from.</summary>
+public sealed class EvaluationSettings
+{
+    /// <summary><c>idx</c>, <c>synthetic</c> or <c>none</c>.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Source { get; set; } = "idx";
+
+    /// <summary>IDX directory (test split is read); default $FEDERATED_DATA or the Debian Fashion-MNIST path.</summary>
+    public string Directory { get; set; } = Environment.GetEnvironmentVariable("FEDERATED_DATA") ?? Learning.Data.IdxImageSource.DebianFashionMnistDirectory;
+
+    /// <summary>Split to evaluate on.</summary>
+    public string Split { get; set; } = "test";
+
+    /// <summary><c>fashion-mnist</c>, <c>mnist</c> or <c>none</c>: must match the agents'.</summary>
+    public string Normalization { get; set; } = "fashion-mnist";
+
+    /// <summary>Samples of the synthetic source.</summary>
+    [Range(1, 10_000_000)]
+    public int SyntheticCount { get; set; } = 512;
+
+    /// <summary>Evaluation batch size.</summary>
+    [Range(1, 100_000)]
+    public int BatchSize { get; set; } = 256;
+
+    /// <summary>libtorch threads for evaluation; 0 = libtorch default.</summary>
+    [Range(0, 1024)]
+    public int Threads { get; set; }
 }

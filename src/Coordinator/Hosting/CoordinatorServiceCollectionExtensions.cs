@@ -1,4 +1,8 @@
+using Federated.Coordinator.Agents;
+using Federated.Coordinator.Rounds;
 using Federated.Coordinator.Services;
+using Federated.Coordinator.State;
+using Federated.Coordinator.Transfers;
 using Microsoft.Extensions.Options;
 
 namespace Federated.Coordinator.Hosting;
@@ -6,7 +10,7 @@ namespace Federated.Coordinator.Hosting;
 /// <summary>Registers the coordinator's services.</summary>
 public static class CoordinatorServiceCollectionExtensions
 {
-    /// <summary>Adds the coordinator, its options (validated on start) and gRPC.</summary>
+    /// <summary>Adds the coordinator: options (validated on start), agents, transfers, the round loop and gRPC.</summary>
     public static IServiceCollection AddFederatedCoordinator(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -14,10 +18,18 @@ public static class CoordinatorServiceCollectionExtensions
             .Bind(configuration.GetSection(CoordinatorOptions.Section))
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CoordinatorOptions>, CoordinatorOptionsValidator>();
         services.AddSingleton<IConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>, ConfigureGrpcLimits>();
         services.AddGrpc();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<CoordinatorClock>();
+        services.AddSingleton<AgentRegistry>();
+        services.AddSingleton<TransferHub>();
+        services.AddSingleton<RoundEvents>();
+        services.AddSingleton<RunStatus>();
+        services.AddSingleton<ServerModel>();
+        services.AddSingleton<IRoundStateStore>(sp => new FileRoundStateStore(sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value.StateDirectory));
+        services.AddHostedService<RoundRunner>();
         return services;
     }
 
@@ -30,7 +42,10 @@ public static class CoordinatorServiceCollectionExtensions
 
     private sealed class ConfigureGrpcLimits(IOptions<CoordinatorOptions> options) : IConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>
     {
-        public void Configure(Grpc.AspNetCore.Server.GrpcServiceOptions grpc) =>
+        public void Configure(Grpc.AspNetCore.Server.GrpcServiceOptions grpc)
+        {
             grpc.MaxReceiveMessageSize = options.Value.MaxReceiveMessageBytes;
+            grpc.MaxSendMessageSize = options.Value.MaxReceiveMessageBytes;
+        }
     }
 }

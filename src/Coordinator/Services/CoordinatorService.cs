@@ -1,30 +1,287 @@
+using Federated.Coordinator.Agents;
+using Federated.Coordinator.Hosting;
+using Federated.Coordinator.Rounds;
+using Federated.Coordinator.Transfers;
 using Federated.Protocol;
+using Federated.Protocol.Transfers;
 using Federated.Protocol.V1;
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 
 namespace Federated.Coordinator.Services;
 
-/// <summary>Translates the <c>Coordinator</c> gRPC service to the coordinator's domain.</summary>
-public sealed partial class CoordinatorService(CoordinatorClock clock, ILogger<CoordinatorService> logger) : Protocol.V1.Coordinator.CoordinatorBase
+/// <summary>
+/// Translates the <c>Coordinator</c> gRPC service to the coordinator's domain: authentication, protocol checks and
+/// transfers here; every decision about rounds belongs to <see cref="RoundRunner"/>, which receives events.
+/// </summary>
+public sealed partial class CoordinatorService(
+    IOptions<CoordinatorOptions> options,
+    AgentRegistry registry,
+    TransferHub transfers,
+    RoundEvents events,
+    RunStatus status,
+    CoordinatorClock clock,
+    TimeProvider time,
+    ILogger<CoordinatorService> logger) : Protocol.V1.Coordinator.CoordinatorBase
 {
-    /// <inheritdoc />
-    public override Task<StatusReply> GetStatus(StatusRequest request, ServerCallContext context)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(context);
-        if (request.ProtocolVersion != 0 && request.ProtocolVersion != ProtocolVersion.Current)
-        {
-            LogVersionMismatch(logger, context.Peer, request.ProtocolVersion, ProtocolVersion.Current);
-        }
+    private readonly CoordinatorOptions _options = options.Value;
 
-        return Task.FromResult(new StatusReply
+    /// <inheritdoc />
+    public override Task<StatusReply> GetStatus(StatusRequest request, ServerCallContext context) =>
+        Task.FromResult(new StatusReply
         {
             ProtocolVersion = ProtocolVersion.Current,
             CoordinatorVersion = typeof(CoordinatorService).Assembly.GetName().Version?.ToString() ?? "0",
             UptimeSeconds = clock.Uptime.TotalSeconds,
+            CurrentRound = status.CurrentRound,
+            TotalRounds = status.TotalRounds,
+            ConnectedAgents = registry.ConnectedIds().Count,
+            RunId = status.RunId,
+            Finished = status.Finished,
         });
+
+    /// <inheritdoc />
+    public override Task<EnrollReply> Enroll(EnrollRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        CheckVersion(request.ProtocolVersion, context.Peer);
+        if (_options.EnrollmentKey.Length > 0 && request.EnrollmentKey != _options.EnrollmentKey)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, "The enrolment key is wrong."));
+        }
+
+        if (request.AgentId.Length > 128 || request.AgentId.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "An agent id must be at most 128 characters without spaces or control characters."));
+        }
+
+        var agent = registry.Enroll(request.AgentId, request.Capabilities ?? new Capabilities());
+        LogEnrolled(logger, agent.Id, context.Peer, agent.Capabilities.Device, agent.Capabilities.NumExamples);
+        return Task.FromResult(new EnrollReply
+        {
+            AgentId = agent.Id,
+            SessionToken = agent.Token,
+            ProtocolVersion = ProtocolVersion.Current,
+            RunId = status.RunId,
+            ChunkBytes = _options.ChunkBytes,
+            HeartbeatSeconds = _options.HeartbeatSeconds,
+        });
+    }
+
+    /// <inheritdoc />
+    public override async Task Session(IAsyncStreamReader<AgentMessage> requestStream, IServerStreamWriter<CoordinatorMessage> responseStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(requestStream);
+        ArgumentNullException.ThrowIfNull(responseStream);
+        ArgumentNullException.ThrowIfNull(context);
+        var agent = Authenticate(context);
+        var silence = TimeSpan.FromSeconds(_options.AgentTimeoutSeconds);
+        using var watchdog = new CancellationTokenSource(silence, time);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, watchdog.Token);
+        if (!await requestStream.MoveNext(reading.Token).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        if (requestStream.Current.KindCase != AgentMessage.KindOneofCase.Hello)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "A session must open with Hello."));
+        }
+
+        var hello = requestStream.Current.Hello;
+        CheckVersion(hello.ProtocolVersion, context.Peer);
+        if (hello.AgentId.Length > 0 && hello.AgentId != agent.Id)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"This session token belongs to agent '{agent.Id}', not '{hello.AgentId}'."));
+        }
+
+        var connection = registry.Connect(agent, hello.Capabilities);
+        LogConnected(logger, agent.Id, connection.Number, context.Peer);
+        using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, connection.Closed.Token);
+        var writer = WriteLoopAsync(connection, responseStream, new CoordinatorMessage { Welcome = new Welcome { RunId = status.RunId, CurrentRound = status.CurrentRound } }, closing.Token);
+        var reason = "closed by the agent";
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(reading.Token, connection.Closed.Token);
+            while (await requestStream.MoveNext(linked.Token).ConfigureAwait(false))
+            {
+                watchdog.CancelAfter(silence);
+                registry.Touch(agent);
+                var message = requestStream.Current;
+                switch (message.KindCase)
+                {
+                    case AgentMessage.KindOneofCase.Result:
+                        events.Post(new ResultReceived(agent.Id, message.Result));
+                        break;
+                    case AgentMessage.KindOneofCase.Heartbeat:
+                        break;
+                    case AgentMessage.KindOneofCase.Hello:
+                        throw new RpcException(new Status(StatusCode.InvalidArgument, "Hello may only open a session."));
+                    default:
+                        throw new RpcException(new Status(StatusCode.InvalidArgument, $"Unknown session message {message.KindCase}."));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (watchdog.IsCancellationRequested)
+        {
+            reason = $"silent for {silence.TotalSeconds:F0} s";
+        }
+        catch (OperationCanceledException) when (connection.Closed.IsCancellationRequested)
+        {
+            reason = "replaced by a newer session";
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException || (e is RpcException rpc && rpc.StatusCode == StatusCode.Cancelled))
+        {
+            reason = "stream broken";
+        }
+        finally
+        {
+            registry.Disconnect(connection);
+            LogDisconnected(logger, agent.Id, connection.Number, reason);
+        }
+
+        try
+        {
+            await writer.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            // The stream is gone; nothing more to deliver.
+        }
+    }
+
+    private static async Task WriteLoopAsync(AgentConnection connection, IServerStreamWriter<CoordinatorMessage> stream, CoordinatorMessage first, CancellationToken cancellationToken)
+    {
+        await stream.WriteAsync(first, cancellationToken).ConfigureAwait(false);
+        await foreach (var message in connection.Outbox.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await stream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task Download(DownloadRequest request, IServerStreamWriter<Chunk> responseStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(responseStream);
+        ArgumentNullException.ThrowIfNull(context);
+        var agent = Authenticate(context);
+        var payload = transfers.FindOutgoing(request.TransferId)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"No payload '{request.TransferId}' is being served (its round may have closed)."));
+        if (request.StartSequence < 0 || request.StartSequence >= payload.ChunkCount)
+        {
+            throw new RpcException(new Status(StatusCode.OutOfRange, $"Payload '{request.TransferId}' has chunks 0..{payload.ChunkCount - 1}; {request.StartSequence} was asked for."));
+        }
+
+        var counters = transfers.CountersFor(agent.Id);
+        for (var sequence = request.StartSequence; sequence < payload.ChunkCount; sequence++)
+        {
+            var chunk = payload.GetChunk(sequence);
+            await responseStream.WriteAsync(chunk, context.CancellationToken).ConfigureAwait(false);
+            counters.Sent(chunk);
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task<UploadReply> Upload(IAsyncStreamReader<Chunk> requestStream, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(requestStream);
+        ArgumentNullException.ThrowIfNull(context);
+        var agent = Authenticate(context);
+        if (!await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "An upload needs at least one chunk."));
+        }
+
+        var first = requestStream.Current;
+        UploadSlot slot;
+        try
+        {
+            slot = transfers.OpenUpload(agent.Id, first.TransferId, first.Header, _options.MaxPayloadBytes);
+        }
+        catch (TransferException e)
+        {
+            LogUploadRejected(logger, agent.Id, first.TransferId, e.Message);
+            throw e.ToRpcException();
+        }
+
+        var counters = transfers.CountersFor(agent.Id);
+        await slot.Gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
+        try
+        {
+            var chunk = first;
+            while (true)
+            {
+                if (chunk.TransferId != slot.Assembler.TransferId)
+                {
+                    throw new TransferException($"One upload stream carries one transfer ('{slot.Assembler.TransferId}'), not '{chunk.TransferId}'.");
+                }
+
+                counters.Received(chunk);
+                slot.Assembler.Accept(chunk);
+                if (!await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                chunk = requestStream.Current;
+            }
+
+            return new UploadReply { TransferId = slot.Assembler.TransferId, Complete = slot.Assembler.IsComplete, NextSequence = slot.Assembler.NextSequence };
+        }
+        catch (TransferException e)
+        {
+            LogUploadRejected(logger, agent.Id, slot.Assembler.TransferId, e.Message);
+            throw e.ToRpcException();
+        }
+        finally
+        {
+            slot.Gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public override Task<UploadStateReply> GetUploadState(UploadStateRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var agent = Authenticate(context);
+        return Task.FromResult(transfers.UploadState(agent.Id, request.TransferId));
+    }
+
+    private AgentRecord Authenticate(ServerCallContext context)
+    {
+        var header = context.RequestHeaders.GetValue("authorization");
+        const string Scheme = "Bearer ";
+        var token = header is not null && header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase) ? header[Scheme.Length..].Trim() : null;
+        return registry.Authenticate(token)
+            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "Missing or unknown session token: enrol first and send 'authorization: Bearer <token>'."));
+    }
+
+    private void CheckVersion(uint version, string peer)
+    {
+        if (version == ProtocolVersion.Current)
+        {
+            return;
+        }
+
+        LogVersionMismatch(logger, peer, version, ProtocolVersion.Current);
+        throw new RpcException(new Status(StatusCode.FailedPrecondition,
+            $"Protocol version {version} is not supported: this coordinator speaks version {ProtocolVersion.Current}. Upgrade the agent."));
     }
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Peer {Peer} speaks protocol {PeerVersion}; this coordinator speaks {Version}")]
     private static partial void LogVersionMismatch(ILogger logger, string peer, uint peerVersion, uint version);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Agent {AgentId} enrolled from {Peer} ({Device}, {Examples} examples)")]
+    private static partial void LogEnrolled(ILogger logger, string agentId, string peer, string device, long examples);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Agent {AgentId} connected (session {Session}) from {Peer}")]
+    private static partial void LogConnected(ILogger logger, string agentId, long session, string peer);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Agent {AgentId} disconnected (session {Session}): {Reason}")]
+    private static partial void LogDisconnected(ILogger logger, string agentId, long session, string reason);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Upload {TransferId} of agent {AgentId} rejected: {Reason}")]
+    private static partial void LogUploadRejected(ILogger logger, string agentId, string transferId, string reason);
 }

@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Federated.Protocol.V1;
+
+namespace Federated.Coordinator.Agents;
+
+/// <summary>An enrolled agent: its credentials, capabilities and (when connected) its session.</summary>
+public sealed class AgentRecord
+{
+    internal AgentRecord(string id, string token, Capabilities capabilities)
+    {
+        Id = id;
+        Token = token;
+        Capabilities = capabilities;
+    }
+
+    /// <summary>The agent id.</summary>
+    public string Id { get; }
+
+    /// <summary>The session token the agent authenticates with.</summary>
+    public string Token { get; internal set; }
+
+    /// <summary>What the agent reported at enrolment or hello.</summary>
+    public Capabilities Capabilities { get; internal set; }
+
+    /// <summary>The open session, if any.</summary>
+    public AgentConnection? Connection { get; internal set; }
+
+    /// <summary>When the agent was last heard from (<see cref="TimeProvider.GetTimestamp"/> units).</summary>
+    public long LastSeen { get; internal set; }
+}
+
+/// <summary>One open session stream: messages for the agent queue in <see cref="Outbox"/>.</summary>
+public sealed class AgentConnection
+{
+    internal AgentConnection(string agentId, long number)
+    {
+        AgentId = agentId;
+        Number = number;
+    }
+
+    /// <summary>The agent.</summary>
+    public string AgentId { get; }
+
+    /// <summary>Distinguishes successive connections of one agent.</summary>
+    public long Number { get; }
+
+    /// <summary>Messages waiting to be written to the agent's stream.</summary>
+    public Channel<CoordinatorMessage> Outbox { get; } = Channel.CreateBounded<CoordinatorMessage>(
+        new BoundedChannelOptions(256) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    /// <summary>Cancelled when the registry closes this connection (replaced by a newer one, or shut down).</summary>
+    public CancellationTokenSource Closed { get; } = new();
+}
+
+/// <summary>What happened to an agent, for the round loop.</summary>
+public enum AgentEventKind
+{
+    /// <summary>A session opened.</summary>
+    Connected,
+
+    /// <summary>A session ended (stream closed, broken or timed out).</summary>
+    Disconnected,
+}
+
+/// <summary>The agents the coordinator knows. Thread-safe.</summary>
+public sealed class AgentRegistry(TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, AgentRecord> _agents = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _byToken = new(StringComparer.Ordinal);
+    private long _connections;
+
+    /// <summary>Raised after a session opens or closes.</summary>
+    public event Action<string, AgentEventKind>? Changed;
+
+    /// <summary>Enrols (or re-enrols) an agent and issues a fresh session token.</summary>
+    public AgentRecord Enroll(string? requestedId, Capabilities capabilities)
+    {
+        var id = string.IsNullOrWhiteSpace(requestedId) ? $"agent-{Guid.NewGuid():N}"[..18] : requestedId.Trim();
+        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        var record = _agents.AddOrUpdate(
+            id,
+            _ => new AgentRecord(id, token, capabilities) { LastSeen = time.GetTimestamp() },
+            (_, existing) =>
+            {
+                _byToken.TryRemove(existing.Token, out string? _);
+                existing.Token = token;
+                existing.Capabilities = capabilities;
+                existing.LastSeen = time.GetTimestamp();
+                return existing;
+            });
+        _byToken[token] = id;
+        return record;
+    }
+
+    /// <summary>The agent holding <paramref name="token"/>, or null.</summary>
+    public AgentRecord? Authenticate(string? token) =>
+        token is not null && _byToken.TryGetValue(token, out var id) && _agents.TryGetValue(id, out var record) ? record : null;
+
+    /// <summary>Opens a session for <paramref name="agent"/>, closing any older one.</summary>
+    public AgentConnection Connect(AgentRecord agent, Capabilities? capabilities)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        var connection = new AgentConnection(agent.Id, Interlocked.Increment(ref _connections));
+        AgentConnection? previous;
+        lock (agent)
+        {
+            previous = agent.Connection;
+            agent.Connection = connection;
+            if (capabilities is not null)
+            {
+                agent.Capabilities = capabilities;
+            }
+
+            agent.LastSeen = time.GetTimestamp();
+        }
+
+        if (previous is not null)
+        {
+            previous.Outbox.Writer.TryComplete();
+            previous.Closed.Cancel();
+        }
+
+        Changed?.Invoke(agent.Id, AgentEventKind.Connected);
+        return connection;
+    }
+
+    /// <summary>Closes <paramref name="connection"/> if it is still the agent's current one.</summary>
+    public void Disconnect(AgentConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        connection.Outbox.Writer.TryComplete();
+        if (!_agents.TryGetValue(connection.AgentId, out var agent))
+        {
+            return;
+        }
+
+        var wasCurrent = false;
+        lock (agent)
+        {
+            if (ReferenceEquals(agent.Connection, connection))
+            {
+                agent.Connection = null;
+                wasCurrent = true;
+            }
+        }
+
+        if (wasCurrent)
+        {
+            Changed?.Invoke(agent.Id, AgentEventKind.Disconnected);
+        }
+    }
+
+    /// <summary>Records that the agent was heard from.</summary>
+    public void Touch(AgentRecord agent)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        agent.LastSeen = time.GetTimestamp();
+    }
+
+    /// <summary>Ids of agents with an open session, sorted.</summary>
+    public IReadOnlyList<string> ConnectedIds() =>
+        _agents.Values.Where(a => a.Connection is not null).Select(a => a.Id).Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>The agent with <paramref name="id"/>, or null.</summary>
+    public AgentRecord? Find(string id) => _agents.GetValueOrDefault(id);
+
+    /// <summary>Queues <paramref name="message"/> for the agent's current session.</summary>
+    /// <returns>False when the agent has no open session or its queue is closed.</returns>
+    public bool TrySend(string agentId, CoordinatorMessage message)
+    {
+        var connection = Find(agentId)?.Connection;
+        return connection is not null && connection.Outbox.Writer.TryWrite(message);
+    }
+
+    /// <summary>Sends <paramref name="message"/> to every connected agent and closes their queues.</summary>
+    public IReadOnlyList<AgentConnection> Broadcast(CoordinatorMessage message, bool closeAfter)
+    {
+        var connections = _agents.Values.Select(a => a.Connection).OfType<AgentConnection>().ToList();
+        foreach (var connection in connections)
+        {
+            connection.Outbox.Writer.TryWrite(message);
+            if (closeAfter)
+            {
+                connection.Outbox.Writer.TryComplete();
+            }
+        }
+
+        return connections;
+    }
+}

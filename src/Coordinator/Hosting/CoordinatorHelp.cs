@@ -1,0 +1,55 @@
+namespace Federated.Coordinator.Hosting;
+
+/// <summary>The text <c>--help</c> prints.</summary>
+internal static class CoordinatorHelp
+{
+    public const string Text = """
+        federated-coordinator: the Federated coordinator (ASP.NET Core gRPC service).
+
+        Usage: federated-coordinator [--urls http://127.0.0.1:5000] [--Coordinator:Key=value ...]
+
+        Settings come from appsettings.json, then environment variables (Coordinator__Rounds=5), then the command
+        line (--Coordinator:Rounds=5 or --Coordinator:Rounds 5). Invalid settings stop the start with a message.
+
+          --urls                                   Listen addresses (default http://localhost:5000; HTTP/2 cleartext).
+          --Coordinator:StateDirectory             Checkpoints and rounds.csv (default state/coordinator).
+          --Coordinator:Resume                     Resume from the last checkpoint (default true).
+          --Coordinator:Model                      mlp | cnn | simple-cnn | resnet8 (default cnn).
+          --Coordinator:InputShape:0..2            Channels, height, width (default 1, 28, 28).
+          --Coordinator:NumClasses                 Classes (default 10).
+          --Coordinator:Seed                       Initial model, sampling and client training seed (default 1).
+          --Coordinator:Rounds                     Rounds to run (default 3).
+          --Coordinator:Strategy                   fedavg | fedprox | fedavgm | fedadagrad | fedadam | fedyogi |
+                                                   scaffold | fednova (default fedavg).
+          --Coordinator:StrategyOptions:<name>     Strategy options, e.g. mu, server_lr, momentum, eta, tau.
+          --Coordinator:Deterministic              Sum results in agent-id order (default false).
+          --Coordinator:FractionFit                Fraction of available agents asked per round (default 1).
+          --Coordinator:MinAvailable               Agents needed before a round starts (default 2).
+          --Coordinator:MinFit                     Fewest results a round may aggregate (default 2).
+          --Coordinator:OverSelect                 Extra agents asked to absorb stragglers (default 0).
+          --Coordinator:RoundDeadlineSeconds       Round deadline (default 600).
+          --Coordinator:WaitForAgentsSeconds       Give up when agents do not come (default 0 = wait forever).
+          --Coordinator:Training:Epochs            Local epochs per round (default 1).
+          --Coordinator:Training:BatchSize         Local batch size (default 64).
+          --Coordinator:Training:Optimizer         sgd | adam | adamw (default adam).
+          --Coordinator:Training:LearningRate      Local learning rate (default 0.001).
+          --Coordinator:Training:Momentum          SGD momentum (default 0).
+          --Coordinator:Training:WeightDecay       Weight decay (default 0).
+          --Coordinator:Training:GradientClipNorm  Gradient clip, 0 = off (default 0).
+          --Coordinator:Evaluation:Source          idx | synthetic | none (default idx).
+          --Coordinator:Evaluation:Directory       IDX directory (default $FEDERATED_DATA or /usr/share/datasets/fashion-mnist).
+          --Coordinator:Evaluation:Split           Split to evaluate on (default test).
+          --Coordinator:Evaluation:Normalization   fashion-mnist | mnist | none (default fashion-mnist).
+          --Coordinator:Evaluation:Threads         libtorch threads for evaluation (default 0 = all cores).
+          --Coordinator:ChunkBytes                 Transfer chunk size (default 1048576).
+          --Coordinator:MaxPayloadBytes            Largest accepted update (default 1 GiB).
+          --Coordinator:MaxReceiveMessageBytes     gRPC receive limit (default 4 MiB; a chunk must fit).
+          --Coordinator:Http2ConnectionWindowBytes HTTP/2 connection window (default 16 MiB).
+          --Coordinator:Http2StreamWindowBytes     HTTP/2 stream window (default 16 MiB).
+          --Coordinator:EnrollmentKey              Secret agents must present (default empty = open).
+          --Coordinator:HeartbeatSeconds           Agent heartbeat interval (default 5).
+          --Coordinator:AgentTimeoutSeconds        Silence after which an agent is dropped (default 30).
+          --Coordinator:ExitWhenDone               Shut agents down and exit after the last round (default false).
+          --Coordinator:MetricsFile                Per-round CSV, relative to StateDirectory (default rounds.csv).
+        """;
+}

@@ -1,0 +1,65 @@
+using Federated.Learning.Models;
+using Microsoft.Extensions.Options;
+
+namespace Federated.Coordinator.Hosting;
+
+/// <summary>Cross-field rules the data annotations cannot express.</summary>
+public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, CoordinatorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (options.MinFit > options.MinAvailable)
+        {
+            errors.Add($"Coordinator:MinFit ({options.MinFit}) cannot exceed Coordinator:MinAvailable ({options.MinAvailable}).");
+        }
+
+        if (options.InputShape is not { Length: 3 } || options.InputShape.Any(d => d < 1))
+        {
+            errors.Add("Coordinator:InputShape must be three positive numbers: channels, height, width.");
+        }
+
+        if (!ModelFactory.Names.Contains(options.Model.Trim().ToLowerInvariant()) && options.Model is not ("2nn" or "fashion-cnn" or "small-resnet"))
+        {
+            errors.Add($"Coordinator:Model '{options.Model}' is unknown; use one of {string.Join(", ", ModelFactory.Names)}.");
+        }
+
+        if (options.Training.Optimizer.Trim().ToLowerInvariant() is not ("sgd" or "adam" or "adamw"))
+        {
+            errors.Add($"Coordinator:Training:Optimizer must be sgd, adam or adamw, not '{options.Training.Optimizer}'.");
+        }
+
+        if (options.Evaluation.Source is not ("idx" or "synthetic" or "none"))
+        {
+            errors.Add($"Coordinator:Evaluation:Source must be idx, synthetic or none, not '{options.Evaluation.Source}'.");
+        }
+
+        if (options.Evaluation.Normalization is not ("fashion-mnist" or "mnist" or "none"))
+        {
+            errors.Add($"Coordinator:Evaluation:Normalization must be fashion-mnist, mnist or none, not '{options.Evaluation.Normalization}'.");
+        }
+
+        if (options.ChunkBytes + 64 * 1024 > options.MaxReceiveMessageBytes)
+        {
+            errors.Add($"Coordinator:ChunkBytes ({options.ChunkBytes}) plus framing must fit Coordinator:MaxReceiveMessageBytes ({options.MaxReceiveMessageBytes}).");
+        }
+
+        if (options.AgentTimeoutSeconds <= options.HeartbeatSeconds)
+        {
+            errors.Add("Coordinator:AgentTimeoutSeconds must be longer than Coordinator:HeartbeatSeconds.");
+        }
+
+        try
+        {
+            Learning.Strategies.StrategyFactory.Create(options.Strategy, options.StrategyOptions);
+        }
+        catch (ArgumentException e)
+        {
+            errors.Add($"Coordinator:Strategy: {e.Message}");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,25 @@
+using System.Threading.Channels;
+using Federated.Protocol.V1;
+
+namespace Federated.Coordinator.Rounds;
+
+/// <summary>Something the round loop must react to.</summary>
+public abstract record RoundEvent(string AgentId);
+
+/// <summary>An agent reported a task result.</summary>
+public sealed record ResultReceived(string AgentId, TaskResult Result) : RoundEvent(AgentId);
+
+/// <summary>An agent's session opened or closed.</summary>
+public sealed record AgentChanged(string AgentId, bool Connected) : RoundEvent(AgentId);
+
+/// <summary>The queue from the gRPC handlers to the round loop.</summary>
+public sealed class RoundEvents
+{
+    private readonly Channel<RoundEvent> _channel = Channel.CreateUnbounded<RoundEvent>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>Posts an event (never blocks).</summary>
+    public void Post(RoundEvent roundEvent) => _channel.Writer.TryWrite(roundEvent);
+
+    /// <summary>The reader the round loop consumes.</summary>
+    public ChannelReader<RoundEvent> Reader => _channel.Reader;
+}

@@ -1,0 +1,492 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using Federated.Coordinator.Agents;
+using Federated.Coordinator.Hosting;
+using Federated.Coordinator.State;
+using Federated.Coordinator.Transfers;
+using Federated.Learning.Data.Partitioning;
+using Federated.Learning.Strategies;
+using Federated.Protocol.Transfers;
+using Federated.Protocol.V1;
+using Microsoft.Extensions.Options;
+
+namespace Federated.Coordinator.Rounds;
+
+/// <summary>
+/// The round loop: waits for agents, samples a cohort, ships the global model, collects updates until the target
+/// count or the deadline, aggregates them through the strategy, evaluates, checkpoints, and records metrics.
+/// It owns the global model; gRPC handlers only post events to it.
+/// </summary>
+public sealed partial class RoundRunner(
+    IOptions<CoordinatorOptions> options,
+    AgentRegistry registry,
+    TransferHub transfers,
+    RoundEvents events,
+    ServerModel server,
+    IRoundStateStore store,
+    RunStatus status,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime,
+    ILogger<RoundRunner> logger) : BackgroundService
+{
+    private readonly CoordinatorOptions _options = options.Value;
+    private readonly List<IReadOnlyDictionary<string, string>> _history = [];
+    private int _lateResults;
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        registry.Changed += OnAgentChanged;
+        try
+        {
+            await RunAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or IOException or TimeoutException)
+        {
+            LogRunFailed(logger, e.Message, e);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
+        finally
+        {
+            registry.Changed -= OnAgentChanged;
+        }
+    }
+
+    private void OnAgentChanged(string agentId, AgentEventKind kind) => events.Post(new AgentChanged(agentId, kind == AgentEventKind.Connected));
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
+        var strategy = StrategyFactory.Create(_options.Strategy, _options.StrategyOptions);
+        var layout = server.Weights.Layout;
+        float[] global;
+        int firstRound;
+        string runId;
+        var checkpoint = _options.Resume ? store.TryLoad() : null;
+        if (checkpoint is not null)
+        {
+            if (checkpoint.LayoutFingerprint != layout.Fingerprint || checkpoint.Global.Length != layout.TotalLength)
+            {
+                throw new InvalidDataException(
+                    $"The checkpoint in '{_options.StateDirectory}' is for model '{checkpoint.Model}' (layout {checkpoint.LayoutFingerprint}), not '{server.ModelName}' (layout {layout.Fingerprint}); move it away or set Coordinator:Resume=false.");
+            }
+
+            if (checkpoint.Strategy != strategy.Name)
+            {
+                throw new InvalidDataException($"The checkpoint was written by strategy '{checkpoint.Strategy}', not '{strategy.Name}'.");
+            }
+
+            global = checkpoint.Global;
+            strategy.LoadState(checkpoint.StrategyState);
+            firstRound = checkpoint.Round + 1;
+            runId = checkpoint.RunId;
+            _history.AddRange(checkpoint.History);
+            var checksum = Checksum(global);
+            LogResumed(logger, runId, checkpoint.Round, checksum);
+        }
+        else
+        {
+            global = server.Initial;
+            firstRound = 1;
+            runId = $"run-{Guid.NewGuid():N}"[..16];
+            LogStarted(logger, runId, server.ModelName, layout.TotalLength, strategy.Name, server.Compute.Description);
+        }
+
+        status.RunId = runId;
+        status.TotalRounds = _options.Rounds;
+        status.CurrentRound = firstRound - 1;
+        for (var round = firstRound; round <= _options.Rounds; round++)
+        {
+            stoppingToken.ThrowIfCancellationRequested();
+            await WaitForAgentsAsync(stoppingToken).ConfigureAwait(false);
+            status.CurrentRound = round;
+            global = await RunRoundAsync(runId, round, strategy, global, stoppingToken).ConfigureAwait(false);
+        }
+
+        status.Finished = true;
+        var finalChecksum = Checksum(global);
+        LogFinished(logger, runId, _options.Rounds, finalChecksum);
+        if (_options.ExitWhenDone)
+        {
+            var connections = registry.Broadcast(new CoordinatorMessage { Shutdown = new Shutdown { Reason = "the run is finished" } }, closeAfter: true);
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
+            try
+            {
+                await Task.WhenAll(connections.Select(c => c.Outbox.Reader.Completion)).WaitAsync(grace.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            lifetime.StopApplication();
+        }
+    }
+
+    private async Task WaitForAgentsAsync(CancellationToken stoppingToken)
+    {
+        using var limit = _options.WaitForAgentsSeconds > 0
+            ? new CancellationTokenSource(TimeSpan.FromSeconds(_options.WaitForAgentsSeconds), time)
+            : new CancellationTokenSource();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, limit.Token);
+        var logged = false;
+        while (registry.ConnectedIds().Count < _options.MinAvailable)
+        {
+            if (!logged)
+            {
+                var connected = registry.ConnectedIds().Count;
+                LogWaiting(logger, connected, _options.MinAvailable);
+                logged = true;
+            }
+
+            try
+            {
+                var next = await events.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
+                if (next is ResultReceived late)
+                {
+                    DropLate(late);
+                }
+            }
+            catch (OperationCanceledException) when (limit.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Only {registry.ConnectedIds().Count} of the {_options.MinAvailable} agents needed connected within {_options.WaitForAgentsSeconds} s.");
+            }
+        }
+    }
+
+    private async Task<float[]> RunRoundAsync(string runId, int round, IStrategy strategy, float[] global, CancellationToken stoppingToken)
+    {
+        var started = time.GetTimestamp();
+        var layout = server.Weights.Layout;
+        var available = registry.ConnectedIds();
+        var target = Math.Min(available.Count, Math.Max(_options.MinFit, (int)Math.Ceiling(_options.FractionFit * available.Count)));
+        var asked = Math.Min(available.Count, target + _options.OverSelect);
+        var cohort = available.ToArray();
+        new StableRandom(unchecked((ulong)_options.Seed * 1_000_003UL + (ulong)round)).Shuffle(cohort.AsSpan());
+        var selected = cohort.Take(asked).Order(StringComparer.Ordinal).ToList();
+
+        var payload = new Payload { LayoutFingerprint = layout.Fingerprint };
+        PayloadCodec.AddDense(payload, PayloadCodec.ModelTensor, global);
+        foreach (var (name, values) in strategy.ServerTensors(round))
+        {
+            PayloadCodec.AddDense(payload, name, values);
+        }
+
+        var sealedPayload = new SealedPayload($"{runId}-r{round}-global", payload, _options.ChunkBytes);
+        transfers.Publish(sealedPayload);
+        var deadlineUnix = time.GetUtcNow().AddSeconds(_options.RoundDeadlineSeconds).ToUnixTimeMilliseconds() / 1000.0;
+        var config = strategy.ConfigureFit(round);
+        var pending = new Dictionary<string, string>(StringComparer.Ordinal);
+        var failures = new List<ClientFailure>();
+        foreach (var agentId in selected)
+        {
+            var task = new TrainTask
+            {
+                TaskId = $"r{round}-{agentId}",
+                Round = round,
+                Model = sealedPayload.ToRef(),
+                ModelName = server.ModelName,
+                LayoutFingerprint = layout.Fingerprint,
+                DeadlineUnixSeconds = deadlineUnix,
+                Training = new TrainingConfig
+                {
+                    Epochs = _options.Training.Epochs,
+                    BatchSize = _options.Training.BatchSize,
+                    Optimizer = _options.Training.Optimizer.Trim().ToLowerInvariant(),
+                    LearningRate = _options.Training.LearningRate,
+                    Momentum = _options.Training.Momentum,
+                    WeightDecay = _options.Training.WeightDecay,
+                    GradientClipNorm = _options.Training.GradientClipNorm,
+                    Seed = unchecked(_options.Seed * 7919 + round),
+                },
+            };
+            foreach (var (key, value) in config)
+            {
+                task.Config[key] = value;
+            }
+
+            if (registry.TrySend(agentId, new CoordinatorMessage { Train = task }))
+            {
+                pending[agentId] = task.TaskId;
+            }
+            else
+            {
+                failures.Add(new ClientFailure(agentId, "disconnected before the task was sent"));
+            }
+        }
+
+        LogRoundStarted(logger, round, selected.Count, available.Count, target, sealedPayload.Bytes.Length);
+        var aggregator = strategy.BeginRound(round, global, selected.Count, available.Count);
+        if (_options.Deterministic)
+        {
+            aggregator = new DeterministicAggregator(aggregator);
+        }
+
+        var lateBefore = _lateResults;
+        var accepted = 0;
+        double slowestTrain = 0;
+        var aggregateTicks = 0L;
+        var lastResultAt = started;
+        var clientLosses = new List<(double Loss, long Examples)>();
+        using (var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(_options.RoundDeadlineSeconds), time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, deadline.Token))
+        {
+            while (accepted < target && pending.Count > 0)
+            {
+                RoundEvent next;
+                try
+                {
+                    next = await events.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+                {
+                    LogDeadline(logger, round, accepted, pending.Count);
+                    break;
+                }
+
+                switch (next)
+                {
+                    case ResultReceived { Result: var result } received when result.Round == round && pending.TryGetValue(received.AgentId, out var taskId) && taskId == result.TaskId:
+                        pending.Remove(received.AgentId);
+                        if (!result.Ok)
+                        {
+                            failures.Add(new ClientFailure(received.AgentId, $"training failed: {result.Error}"));
+                            LogClientFailed(logger, round, received.AgentId, result.Error);
+                            break;
+                        }
+
+                        var addStarted = Stopwatch.GetTimestamp();
+                        if (TryAccept(received.AgentId, result, layout.TotalLength, layout.Fingerprint, aggregator, failures))
+                        {
+                            accepted++;
+                            lastResultAt = time.GetTimestamp();
+                            slowestTrain = Math.Max(slowestTrain, result.Metrics.GetValueOrDefault("train_seconds"));
+                            if (result.Metrics.TryGetValue("train_loss", out var loss))
+                            {
+                                clientLosses.Add((loss, result.NumExamples));
+                            }
+                        }
+
+                        aggregateTicks += Stopwatch.GetTimestamp() - addStarted;
+                        break;
+                    case ResultReceived late:
+                        DropLate(late);
+                        break;
+                    case AgentChanged { Connected: false } gone when pending.Remove(gone.AgentId):
+                        failures.Add(new ClientFailure(gone.AgentId, "disconnected during the round"));
+                        LogClientFailed(logger, round, gone.AgentId, "disconnected during the round");
+                        break;
+                    default:
+                        break;
+                }
+            }
+        }
+
+        foreach (var (agentId, taskId) in pending)
+        {
+            failures.Add(new ClientFailure(agentId, accepted >= target ? "not needed: the round reached its target" : "no result before the deadline"));
+            registry.TrySend(agentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = taskId, Reason = "the round closed before this result arrived" } });
+        }
+
+        var collectSeconds = time.GetElapsedTime(started, lastResultAt).TotalSeconds;
+        var finishStarted = Stopwatch.GetTimestamp();
+        var roundOk = accepted >= Math.Min(_options.MinFit, Math.Max(1, selected.Count));
+        IReadOnlyDictionary<string, double> aggregationMetrics = new Dictionary<string, double>();
+        if (roundOk)
+        {
+            var outcome = aggregator.Finish(failures);
+            global = outcome.Global;
+            aggregationMetrics = outcome.Metrics;
+        }
+        else
+        {
+            LogRoundFailed(logger, round, accepted, _options.MinFit);
+        }
+
+        aggregateTicks += Stopwatch.GetTimestamp() - finishStarted;
+        transfers.Retire(sealedPayload.TransferId);
+        transfers.PurgeUploads(round);
+
+        var evaluateStarted = Stopwatch.GetTimestamp();
+        var evaluation = server.Evaluate(global);
+        var evaluateSeconds = Stopwatch.GetElapsedTime(evaluateStarted).TotalSeconds;
+
+        var counts = transfers.TakeCounters().Where(kv => selected.Contains(kv.Key)).Select(kv => kv.Value).ToList();
+        var wall = time.GetElapsedTime(started).TotalSeconds;
+        var row = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["round"] = Inv(round),
+            ["wall_s"] = Inv(wall, "F3"),
+            ["collect_s"] = Inv(collectSeconds, "F3"),
+            ["slowest_train_s"] = Inv(slowestTrain, "F3"),
+            ["overhead_s"] = Inv(wall - slowestTrain, "F3"),
+            ["aggregate_s"] = Inv(Stopwatch.GetElapsedTime(0, aggregateTicks).TotalSeconds, "F3"),
+            ["evaluate_s"] = Inv(evaluateSeconds, "F3"),
+            ["selected"] = Inv(selected.Count),
+            ["results"] = Inv(accepted),
+            ["failures"] = Inv(failures.Count),
+            ["late"] = Inv(_lateResults - lateBefore),
+            ["ok"] = roundOk ? "true" : "false",
+            ["train_loss"] = Inv(clientLosses.Count > 0 ? clientLosses.Sum(c => c.Loss * c.Examples) / Math.Max(1, clientLosses.Sum(c => c.Examples)) : double.NaN, "F5"),
+            ["test_loss"] = Inv(evaluation?.Loss ?? double.NaN, "F5"),
+            ["test_accuracy"] = Inv(evaluation?.Accuracy ?? double.NaN, "F5"),
+            ["down_payload_bytes_per_agent"] = Inv(counts.Count > 0 ? counts.Average(c => c.DownPayload) : 0, "F0"),
+            ["down_wire_bytes_per_agent"] = Inv(counts.Count > 0 ? counts.Average(c => c.DownWire) : 0, "F0"),
+            ["up_payload_bytes_per_agent"] = Inv(counts.Count > 0 ? counts.Average(c => c.UpPayload) : 0, "F0"),
+            ["up_wire_bytes_per_agent"] = Inv(counts.Count > 0 ? counts.Average(c => c.UpWire) : 0, "F0"),
+            ["peak_rss_mb"] = Inv(PeakRssMegabytes(), "F1"),
+            ["global_sha256"] = Checksum(global),
+        };
+        foreach (var (key, value) in aggregationMetrics)
+        {
+            row.TryAdd("agg_" + key, Inv(value, "G6"));
+        }
+
+        var checkpointStarted = Stopwatch.GetTimestamp();
+        _history.Add(row);
+        store.Save(
+            new RoundCheckpoint
+            {
+                RunId = runId,
+                Round = round,
+                Model = server.ModelName,
+                LayoutFingerprint = layout.Fingerprint,
+                Global = global,
+                Strategy = strategy.Name,
+                StrategyState = strategy.SaveState(),
+                History = _history,
+            },
+            layout.Entries.Select(e => (e.Name, e.Shape.ToArray(), e.Offset, e.Length)).ToList());
+        row["checkpoint_s"] = Inv(Stopwatch.GetElapsedTime(checkpointStarted).TotalSeconds, "F3");
+        AppendMetrics(row);
+        LogRoundDone(logger, round, wall, accepted, failures.Count, evaluation?.Accuracy ?? double.NaN, slowestTrain);
+        return global;
+    }
+
+    private bool TryAccept(string agentId, TaskResult result, long length, string fingerprint, IRoundAggregator aggregator, List<ClientFailure> failures)
+    {
+        try
+        {
+            var bytes = transfers.TakeCompleted(agentId, result.UploadTransferId);
+            var payload = PayloadCodec.Parse(bytes, fingerprint);
+            var delta = PayloadCodec.ReadDense(payload, PayloadCodec.ModelTensor, length);
+            aggregator.Add(new ClientUpdate
+            {
+                ClientId = agentId,
+                NumExamples = result.NumExamples,
+                LocalSteps = result.LocalSteps,
+                Delta = delta,
+                Tensors = PayloadCodec.ReadAllDense(payload, PayloadCodec.ModelTensor),
+                Metrics = result.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+            });
+            return true;
+        }
+        catch (Exception e) when (e is TransferException or ArgumentException)
+        {
+            failures.Add(new ClientFailure(agentId, $"update rejected: {e.Message}"));
+            registry.TrySend(agentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = result.TaskId, Reason = e.Message } });
+            LogRejected(logger, result.Round, agentId, e.Message);
+            return false;
+        }
+    }
+
+    private void DropLate(ResultReceived late)
+    {
+        _lateResults++;
+        if (!string.IsNullOrEmpty(late.Result.UploadTransferId))
+        {
+            try
+            {
+                transfers.TakeCompleted(late.AgentId, late.Result.UploadTransferId);
+            }
+            catch (TransferException)
+            {
+                // Already purged with its round.
+            }
+        }
+
+        registry.TrySend(late.AgentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = late.Result.TaskId, Reason = "late: the round already closed" } });
+        LogLate(logger, late.Result.Round, late.AgentId);
+    }
+
+    private void AppendMetrics(Dictionary<string, string> row)
+    {
+        var path = Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var header = string.Join(',', row.Keys);
+        var exists = File.Exists(path) && File.ReadLines(path).FirstOrDefault() == header;
+        using var writer = new StreamWriter(path, append: exists);
+        if (!exists)
+        {
+            writer.WriteLine(header);
+        }
+
+        writer.WriteLine(string.Join(',', row.Values));
+    }
+
+    /// <summary>Hex of the first 8 bytes of the SHA-256 over the vector's bytes.</summary>
+    public static string Checksum(ReadOnlySpan<float> vector) =>
+        Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(vector)).AsSpan(0, 8));
+
+    private static double PeakRssMegabytes()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal) &&
+                    long.TryParse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture, out var kb))
+                {
+                    return kb / 1024.0;
+                }
+            }
+        }
+
+        return Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
+    }
+
+    private static string Inv(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+    private static string Inv(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Run {RunId}: model {Model} ({Floats} floats), strategy {Strategy}; {Compute}")]
+    private static partial void LogStarted(ILogger logger, string runId, string model, long floats, string strategy, string compute);
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Run {RunId} resumed after round {Round} (global {Checksum})")]
+    private static partial void LogResumed(ILogger logger, string runId, int round, string checksum);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Information, Message = "Waiting for agents: {Connected} of {Needed} connected")]
+    private static partial void LogWaiting(ILogger logger, int connected, int needed);
+
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Information, Message = "Round {Round}: {Selected} of {Available} agents asked, target {Target} results, model payload {Bytes} bytes")]
+    private static partial void LogRoundStarted(ILogger logger, int round, int selected, int available, int target, int bytes);
+
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Information, Message = "Round {Round} done in {Seconds:F2} s: {Results} results, {Failures} failures, test accuracy {Accuracy:P2}, slowest training {Train:F2} s")]
+    private static partial void LogRoundDone(ILogger logger, int round, double seconds, int results, int failures, double accuracy, double train);
+
+    [LoggerMessage(EventId = 1105, Level = LogLevel.Warning, Message = "Round {Round} reached its deadline with {Results} results; {Pending} agents still pending")]
+    private static partial void LogDeadline(ILogger logger, int round, int results, int pending);
+
+    [LoggerMessage(EventId = 1106, Level = LogLevel.Warning, Message = "Round {Round}: agent {AgentId} failed: {Reason}")]
+    private static partial void LogClientFailed(ILogger logger, int round, string agentId, string reason);
+
+    [LoggerMessage(EventId = 1107, Level = LogLevel.Warning, Message = "Round {Round}: update of agent {AgentId} rejected: {Reason}")]
+    private static partial void LogRejected(ILogger logger, int round, string agentId, string reason);
+
+    [LoggerMessage(EventId = 1108, Level = LogLevel.Information, Message = "Late result of round {Round} from agent {AgentId} dropped")]
+    private static partial void LogLate(ILogger logger, int round, string agentId);
+
+    [LoggerMessage(EventId = 1109, Level = LogLevel.Error, Message = "Round {Round} failed: {Results} results, fewer than the minimum {MinFit}; the global model is unchanged")]
+    private static partial void LogRoundFailed(ILogger logger, int round, int results, int minFit);
+
+    [LoggerMessage(EventId = 1110, Level = LogLevel.Information, Message = "Run {RunId} finished after {Rounds} rounds (global {Checksum})")]
+    private static partial void LogFinished(ILogger logger, string runId, int rounds, string checksum);
+
+    [LoggerMessage(EventId = 1111, Level = LogLevel.Critical, Message = "The run stopped: {Reason}")]
+    private static partial void LogRunFailed(ILogger logger, string reason, Exception exception);
+}

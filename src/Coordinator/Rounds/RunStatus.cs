@@ -1,0 +1,17 @@
+namespace Federated.Coordinator.Rounds;
+
+/// <summary>What the status call reports about the run. Updated by the round loop only.</summary>
+public sealed class RunStatus
+{
+    /// <summary>The run id (stable across restarts of one run).</summary>
+    public string RunId { get; set; } = "";
+
+    /// <summary>The round in progress or last completed.</summary>
+    public int CurrentRound { get; set; }
+
+    /// <summary>Rounds the run has in all.</summary>
+    public int TotalRounds { get; set; }
+
+    /// <summary>True after the last round.</summary>
+    public bool Finished { get; set; }
+}

@@ -1,0 +1,88 @@
+using Federated.Coordinator.Hosting;
+using Federated.Learning.Data;
+using Federated.Learning.Models;
+using Federated.Learning.Runtime;
+using Federated.Learning.Training;
+using Federated.Learning.Weights;
+using Microsoft.Extensions.Options;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Federated.Coordinator.Rounds;
+
+/// <summary>The coordinator's copy of the model: the initial weights, the layout, and server-side evaluation.</summary>
+public sealed class ServerModel : IDisposable
+{
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly TensorDataset? _evaluation;
+    private readonly int _evaluationBatch;
+
+    /// <summary>Builds the model and loads the evaluation data named by the options.</summary>
+    public ServerModel(IOptions<CoordinatorOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var o = options.Value;
+        Compute = TorchRuntime.Initialize(new ComputeOptions { Device = DeviceKind.Auto, Threads = o.Evaluation.Threads });
+        ModelName = o.Model.Trim().ToLowerInvariant();
+        _model = ModelFactory.Create(ModelName, new ModelShape(o.InputShape[0], o.InputShape[1], o.InputShape[2], o.NumClasses), Compute.Device, o.Seed);
+        Weights = new ModelWeights(_model);
+        Initial = Weights.Flatten();
+        _evaluationBatch = o.Evaluation.BatchSize;
+        var normalization = o.Evaluation.Normalization switch
+        {
+            "mnist" => Normalization.Mnist,
+            "none" => Normalization.None,
+            _ => Normalization.FashionMnist,
+        };
+        ILabelledSource? source = o.Evaluation.Source switch
+        {
+            "idx" => IdxImageSource.LoadSplit(o.Evaluation.Directory, o.Evaluation.Split),
+            "synthetic" => SyntheticImages.Create(o.Evaluation.SyntheticCount, o.InputShape, o.NumClasses, (int)o.Seed + 7919),
+            _ => null,
+        };
+        if (source is not null)
+        {
+            if (!source.SampleShape.SequenceEqual(o.InputShape))
+            {
+                throw new InvalidOperationException(
+                    $"Evaluation data '{source.Name}' has samples shaped [{string.Join(", ", source.SampleShape)}] but Coordinator:InputShape is [{string.Join(", ", o.InputShape)}].");
+            }
+
+            _evaluation = TensorDataset.Materialize(source, normalization, Compute.Device, Math.Max(source.NumClasses, o.NumClasses));
+        }
+    }
+
+    /// <summary>The device and thread settings.</summary>
+    public ComputeContext Compute { get; }
+
+    /// <summary>The architecture name.</summary>
+    public string ModelName { get; }
+
+    /// <summary>The weights binding (layout and fingerprint).</summary>
+    public ModelWeights Weights { get; }
+
+    /// <summary>The freshly initialised global model.</summary>
+    public float[] Initial { get; }
+
+    /// <summary>Samples in the evaluation set (0 when there is none).</summary>
+    public int EvaluationSamples => _evaluation?.Count ?? 0;
+
+    /// <summary>Evaluates <paramref name="global"/> on the held-out data; null when there is none.</summary>
+    public EvaluationResult? Evaluate(ReadOnlySpan<float> global)
+    {
+        if (_evaluation is null)
+        {
+            return null;
+        }
+
+        Weights.Load(global);
+        return Evaluator.Evaluate(_model, _evaluation, _evaluationBatch);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _model.Dispose();
+        _evaluation?.Dispose();
+    }
+}

@@ -1,0 +1,158 @@
+using System.Collections.Concurrent;
+using Federated.Protocol.Transfers;
+using Federated.Protocol.V1;
+using Grpc.Core;
+
+namespace Federated.Coordinator.Transfers;
+
+/// <summary>An upload in progress: its owner, header and assembler. One stream at a time writes to it.</summary>
+public sealed class UploadSlot(string agentId, UploadHeader header, ChunkAssembler assembler)
+{
+    /// <summary>The agent that owns the transfer.</summary>
+    public string AgentId { get; } = agentId;
+
+    /// <summary>The transfer's declared header.</summary>
+    public UploadHeader Header { get; } = header;
+
+    /// <summary>The reassembly state.</summary>
+    public ChunkAssembler Assembler { get; } = assembler;
+
+    /// <summary>Serialises streams writing to this slot (a resume racing a dying stream).</summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+}
+
+/// <summary>
+/// Payloads the coordinator serves (global models) and receives (client updates), plus byte counters per agent.
+/// </summary>
+public sealed class TransferHub
+{
+    private readonly ConcurrentDictionary<string, SealedPayload> _outgoing = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, UploadSlot> _uploads = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TransferCounters> _counters = new(StringComparer.Ordinal);
+
+    /// <summary>Makes <paramref name="payload"/> downloadable.</summary>
+    public void Publish(SealedPayload payload)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        _outgoing[payload.TransferId] = payload;
+    }
+
+    /// <summary>Stops serving a payload.</summary>
+    public void Retire(string transferId) => _outgoing.TryRemove(transferId, out _);
+
+    /// <summary>The payload with <paramref name="transferId"/>, or null.</summary>
+    public SealedPayload? FindOutgoing(string transferId) => _outgoing.GetValueOrDefault(transferId);
+
+    /// <summary>Finds or starts the upload <paramref name="transferId"/> of <paramref name="agentId"/>.</summary>
+    /// <exception cref="TransferException">Another agent owns the id, or the header contradicts the one on record.</exception>
+    public UploadSlot OpenUpload(string agentId, string transferId, UploadHeader? header, long maxBytes)
+    {
+        if (string.IsNullOrEmpty(transferId))
+        {
+            throw new TransferException("An upload chunk must name its transfer id.");
+        }
+
+        if (_uploads.TryGetValue(transferId, out var existing))
+        {
+            if (existing.AgentId != agentId)
+            {
+                throw new TransferException(StatusCode.PermissionDenied, $"Transfer '{transferId}' belongs to another agent.");
+            }
+
+            if (header is not null && (header.TotalBytes != existing.Header.TotalBytes || !header.Sha256.Equals(existing.Header.Sha256)))
+            {
+                throw new TransferException(StatusCode.FailedPrecondition, $"Transfer '{transferId}' was started with a different header; use a new transfer id.");
+            }
+
+            return existing;
+        }
+
+        if (header is null)
+        {
+            throw new TransferException(StatusCode.FailedPrecondition, $"Transfer '{transferId}' is unknown: its first chunk must carry the upload header.");
+        }
+
+        var slot = new UploadSlot(agentId, header, new ChunkAssembler(transferId, header.TotalBytes, header.ChunkCount, header.Sha256.Span, maxBytes));
+        return _uploads.GetOrAdd(transferId, slot);
+    }
+
+    /// <summary>How far upload <paramref name="transferId"/> got, for <paramref name="agentId"/>.</summary>
+    public UploadStateReply UploadState(string agentId, string transferId) =>
+        _uploads.TryGetValue(transferId, out var slot) && slot.AgentId == agentId
+            ? new UploadStateReply { TransferId = transferId, Known = true, Complete = slot.Assembler.IsComplete, NextSequence = slot.Assembler.NextSequence }
+            : new UploadStateReply { TransferId = transferId, Known = false };
+
+    /// <summary>Takes the bytes of a completed upload of <paramref name="agentId"/> (removing it).</summary>
+    /// <exception cref="TransferException">Unknown, foreign or incomplete transfer.</exception>
+    public byte[] TakeCompleted(string agentId, string transferId)
+    {
+        if (!_uploads.TryGetValue(transferId, out var slot) || slot.AgentId != agentId)
+        {
+            throw new TransferException(StatusCode.NotFound, $"No upload '{transferId}' from this agent.");
+        }
+
+        if (!slot.Assembler.IsComplete)
+        {
+            throw new TransferException(StatusCode.FailedPrecondition, $"Upload '{transferId}' is incomplete ({slot.Assembler.NextSequence} of {slot.Assembler.ChunkCount} chunks).");
+        }
+
+        _uploads.TryRemove(transferId, out _);
+        return slot.Assembler.Bytes;
+    }
+
+    /// <summary>Drops unfinished uploads of rounds up to <paramref name="round"/>.</summary>
+    public int PurgeUploads(int round)
+    {
+        var dropped = 0;
+        foreach (var (id, slot) in _uploads)
+        {
+            if (slot.Header.Round <= round && _uploads.TryRemove(id, out _))
+            {
+                dropped++;
+            }
+        }
+
+        return dropped;
+    }
+
+    /// <summary>The counters of <paramref name="agentId"/>.</summary>
+    public TransferCounters CountersFor(string agentId) => _counters.GetOrAdd(agentId, _ => new TransferCounters());
+
+    /// <summary>Snapshots and resets every agent's counters.</summary>
+    public IReadOnlyDictionary<string, TransferCounts> TakeCounters() =>
+        _counters.ToDictionary(kv => kv.Key, kv => kv.Value.TakeAndReset(), StringComparer.Ordinal);
+}
+
+/// <summary>Bytes moved for one agent: payload bytes and gRPC message bytes (payload + chunk fields + 5-byte framing).</summary>
+public sealed class TransferCounters
+{
+    private long _downPayload;
+    private long _downWire;
+    private long _upPayload;
+    private long _upWire;
+
+    /// <summary>Counts a chunk sent to the agent.</summary>
+    public void Sent(Chunk chunk)
+    {
+        ArgumentNullException.ThrowIfNull(chunk);
+        Interlocked.Add(ref _downPayload, chunk.Data.Length);
+        Interlocked.Add(ref _downWire, chunk.CalculateSize() + 5);
+    }
+
+    /// <summary>Counts a chunk received from the agent.</summary>
+    public void Received(Chunk chunk)
+    {
+        ArgumentNullException.ThrowIfNull(chunk);
+        Interlocked.Add(ref _upPayload, chunk.Data.Length);
+        Interlocked.Add(ref _upWire, chunk.CalculateSize() + 5);
+    }
+
+    internal TransferCounts TakeAndReset() => new(
+        Interlocked.Exchange(ref _downPayload, 0),
+        Interlocked.Exchange(ref _downWire, 0),
+        Interlocked.Exchange(ref _upPayload, 0),
+        Interlocked.Exchange(ref _upWire, 0));
+}
+
+/// <summary>A snapshot of <see cref="TransferCounters"/>.</summary>
+public sealed record TransferCounts(long DownPayload, long DownWire, long UpPayload, long UpWire);
