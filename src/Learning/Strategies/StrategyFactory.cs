@@ -1,0 +1,105 @@
+using System.Globalization;
+
+namespace Federated.Learning.Strategies;
+
+/// <summary>
+/// Creates strategies by name with string options (from a command line or a configuration file).
+/// Names: fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold, fednova (case-insensitive).
+/// Options (invariant-culture numbers): <c>server_lr</c> (fedavg, fedprox, fedavgm, scaffold, fednova; 1),
+/// <c>mu</c> (fedprox; 0.01), <c>momentum</c> (fedavgm; 0.9), <c>eta</c>, <c>beta1</c>, <c>beta2</c>, <c>tau</c>,
+/// <c>initial_variance</c> (fedadagrad, fedadam, fedyogi; 0.1, 0.9, 0.99, 1e-9, τ²), <c>client_momentum</c>
+/// (fednova; 0), and for every strategy <c>deterministic</c> (true/false; wraps it in a
+/// <see cref="DeterministicStrategy"/>).
+/// </summary>
+public static class StrategyFactory
+{
+    /// <summary>The strategy names <see cref="Create"/> knows.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold", "fednova"];
+
+    private static readonly string[] AdaptiveOptionNames = ["eta", "beta1", "beta2", "tau", "initial_variance"];
+
+    /// <summary>Creates the strategy <paramref name="name"/>; throws <see cref="ArgumentException"/> for unknown names, options or values.</summary>
+    public static IStrategy Create(string name, IReadOnlyDictionary<string, string>? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        options ??= new Dictionary<string, string>(StringComparer.Ordinal);
+        var key = name.Trim().ToLowerInvariant();
+        var known = KnownOptions(key)
+            ?? throw new ArgumentException($"Unknown strategy '{name}'; known strategies: {string.Join(", ", Names)}.", nameof(name));
+        foreach (var option in options.Keys)
+        {
+            if (option != "deterministic" && Array.IndexOf(known, option) < 0)
+            {
+                throw new ArgumentException($"Strategy '{key}' has no option '{option}'; its options: {string.Join(", ", known.Append("deterministic"))}.", nameof(options));
+            }
+        }
+
+        var strategy = Build(key, new OptionReader(key, options));
+        var deterministic = options.TryGetValue("deterministic", out var flag) && ParseBool(key, flag);
+        return deterministic ? new DeterministicStrategy(strategy) : strategy;
+    }
+
+    private static string[]? KnownOptions(string name) => name switch
+    {
+        "fedavg" or "scaffold" => ["server_lr"],
+        "fedprox" => ["server_lr", "mu"],
+        "fedavgm" => ["server_lr", "momentum"],
+        "fedadagrad" or "fedadam" or "fedyogi" => AdaptiveOptionNames,
+        "fednova" => ["server_lr", "client_momentum"],
+        _ => null,
+    };
+
+    private static IStrategy Build(string name, OptionReader o)
+    {
+        try
+        {
+            return name switch
+            {
+                "fedavg" => new FedAvg(o.Get("server_lr", 1.0)),
+                "fedprox" => new FedProx(o.Get("mu", 0.01), o.Get("server_lr", 1.0)),
+                "fedavgm" => new FedAvgM(o.Get("server_lr", 1.0), o.Get("momentum", 0.9)),
+                "fedadagrad" => new FedAdagrad(o.Adaptive()),
+                "fedadam" => new FedAdam(o.Adaptive()),
+                "fedyogi" => new FedYogi(o.Adaptive()),
+                "scaffold" => new Scaffold(o.Get("server_lr", 1.0)),
+                "fednova" => new FedNova(o.Get("client_momentum", 0), o.Get("server_lr", 1.0)),
+                _ => throw new ArgumentException($"Unknown strategy '{name}'; known strategies: {string.Join(", ", Names)}.", nameof(name)),
+            };
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentException($"Invalid option for strategy '{name}': {e.Message}", e);
+        }
+    }
+
+    private static bool ParseBool(string strategy, string text) =>
+        bool.TryParse(text, out var value) ? value : throw new ArgumentException($"Strategy '{strategy}': option 'deterministic' must be true or false, not '{text}'.");
+
+    private sealed class OptionReader(string strategy, IReadOnlyDictionary<string, string> options)
+    {
+        public double Get(string option, double fallback)
+        {
+            if (!options.TryGetValue(option, out var text))
+            {
+                return fallback;
+            }
+
+            return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
+                ? value
+                : throw new ArgumentException($"Strategy '{strategy}': option '{option}' must be a number, not '{text}'.");
+        }
+
+        public AdaptiveOptions Adaptive()
+        {
+            var defaults = new AdaptiveOptions();
+            return new AdaptiveOptions
+            {
+                Eta = Get("eta", defaults.Eta),
+                Beta1 = Get("beta1", defaults.Beta1),
+                Beta2 = Get("beta2", defaults.Beta2),
+                Tau = Get("tau", defaults.Tau),
+                InitialVariance = options.ContainsKey("initial_variance") ? Get("initial_variance", 0) : null,
+            };
+        }
+    }
+}
