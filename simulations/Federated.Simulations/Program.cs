@@ -1,10 +1,12 @@
 using System.CommandLine;
 using Federated.Learning.Runtime;
 using Federated.Simulations.Baseline;
+using Federated.Simulations.Launch;
 
 NativeRuntime.Initialize();
 var root = new RootCommand("Federated simulations: many clients on one machine running the real client code, and the centralised baseline they are compared with.")
 {
     BaselineCommand.Create(),
+    LaunchCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

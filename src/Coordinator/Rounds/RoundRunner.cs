@@ -88,6 +88,8 @@ public sealed partial class RoundRunner(
             runId = checkpoint.RunId;
             _history.AddRange(checkpoint.History);
             var checksum = Checksum(global);
+            status.GlobalChecksum = checksum;
+            status.CompletedRounds = checkpoint.Round;
             LogResumed(logger, runId, checkpoint.Round, checksum);
         }
         else
@@ -363,6 +365,8 @@ public sealed partial class RoundRunner(
             },
             layout.Entries.Select(e => (e.Name, e.Shape.ToArray(), e.Offset, e.Length)).ToList());
         row["checkpoint_s"] = Inv(Stopwatch.GetElapsedTime(checkpointStarted).TotalSeconds, "F3");
+        status.GlobalChecksum = row["global_sha256"];
+        status.CompletedRounds = round;
         AppendMetrics(row);
         LogRoundDone(logger, round, wall, accepted, failures.Count, evaluation?.Accuracy ?? double.NaN, slowestTrain);
         return global;

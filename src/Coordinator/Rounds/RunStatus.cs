@@ -12,6 +12,12 @@ public sealed class RunStatus
     /// <summary>Rounds the run has in all.</summary>
     public int TotalRounds { get; set; }
 
+    /// <summary>Checksum of the global model after the last completed (or restored) round.</summary>
+    public string GlobalChecksum { get; set; } = "";
+
+    /// <summary>Rounds completed so far in this run (restored ones included).</summary>
+    public int CompletedRounds { get; set; }
+
     /// <summary>True after the last round.</summary>
     public bool Finished { get; set; }
 }
