@@ -19,8 +19,12 @@ public sealed class CoordinatorOptions
     [Required(AllowEmptyStrings = false)]
     public string Model { get; set; } = "cnn";
 
-    /// <summary>Input shape the model is built for: channels, height, width.</summary>
-    public int[] InputShape { get; set; } = [1, 28, 28];
+    /// <summary>Input shape the model is built for: channels, height, width (empty: 1×28×28).</summary>
+    /// <remarks>Empty by default because the configuration binder appends to, rather than replaces, a default array.</remarks>
+    public int[] InputShape { get; set; } = [];
+
+    /// <summary><see cref="InputShape"/>, or 1×28×28 when none is configured.</summary>
+    public int[] ResolvedInputShape => InputShape.Length == 0 ? [1, 28, 28] : InputShape;
 
     /// <summary>Number of classes.</summary>
     [Range(2, 100_000)]

@@ -16,7 +16,7 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             errors.Add($"Coordinator:MinFit ({options.MinFit}) cannot exceed Coordinator:MinAvailable ({options.MinAvailable}).");
         }
 
-        if (options.InputShape is not { Length: 3 } || options.InputShape.Any(d => d < 1))
+        if (options.ResolvedInputShape is not { Length: 3 } || options.ResolvedInputShape.Any(d => d < 1))
         {
             errors.Add("Coordinator:InputShape must be three positive numbers: channels, height, width.");
         }

@@ -24,7 +24,7 @@ public sealed class ServerModel : IDisposable
         var o = options.Value;
         Compute = TorchRuntime.Initialize(new ComputeOptions { Device = DeviceKind.Auto, Threads = o.Evaluation.Threads });
         ModelName = o.Model.Trim().ToLowerInvariant();
-        _model = ModelFactory.Create(ModelName, new ModelShape(o.InputShape[0], o.InputShape[1], o.InputShape[2], o.NumClasses), Compute.Device, o.Seed);
+        _model = ModelFactory.Create(ModelName, new ModelShape(o.ResolvedInputShape[0], o.ResolvedInputShape[1], o.ResolvedInputShape[2], o.NumClasses), Compute.Device, o.Seed);
         Weights = new ModelWeights(_model);
         Initial = Weights.Flatten();
         _evaluationBatch = o.Evaluation.BatchSize;
@@ -37,15 +37,15 @@ public sealed class ServerModel : IDisposable
         ILabelledSource? source = o.Evaluation.Source switch
         {
             "idx" => IdxImageSource.LoadSplit(o.Evaluation.Directory, o.Evaluation.Split),
-            "synthetic" => SyntheticImages.Create(o.Evaluation.SyntheticCount, o.InputShape, o.NumClasses, (int)o.Seed + 7919),
+            "synthetic" => SyntheticImages.Create(o.Evaluation.SyntheticCount, o.ResolvedInputShape, o.NumClasses, (int)o.Seed + 7919),
             _ => null,
         };
         if (source is not null)
         {
-            if (!source.SampleShape.SequenceEqual(o.InputShape))
+            if (!source.SampleShape.SequenceEqual(o.ResolvedInputShape))
             {
                 throw new InvalidOperationException(
-                    $"Evaluation data '{source.Name}' has samples shaped [{string.Join(", ", source.SampleShape)}] but Coordinator:InputShape is [{string.Join(", ", o.InputShape)}].");
+                    $"Evaluation data '{source.Name}' has samples shaped [{string.Join(", ", source.SampleShape)}] but Coordinator:InputShape is [{string.Join(", ", o.ResolvedInputShape)}].");
             }
 
             _evaluation = TensorDataset.Materialize(source, normalization, Compute.Device, Math.Max(source.NumClasses, o.NumClasses));

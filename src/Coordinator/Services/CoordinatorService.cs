@@ -22,6 +22,7 @@ public sealed partial class CoordinatorService(
     RunStatus status,
     CoordinatorClock clock,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<CoordinatorService> logger) : Protocol.V1.Coordinator.CoordinatorBase
 {
     private readonly CoordinatorOptions _options = options.Value;
@@ -98,12 +99,12 @@ public sealed partial class CoordinatorService(
 
         var connection = registry.Connect(agent, hello.Capabilities);
         LogConnected(logger, agent.Id, connection.Number, context.Peer);
-        using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, connection.Closed.Token);
+        using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, connection.Closed.Token, lifetime.ApplicationStopping);
         var writer = WriteLoopAsync(connection, responseStream, new CoordinatorMessage { Welcome = new Welcome { RunId = status.RunId, CurrentRound = status.CurrentRound } }, closing.Token);
         var reason = "closed by the agent";
         try
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(reading.Token, connection.Closed.Token);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(reading.Token, connection.Closed.Token, lifetime.ApplicationStopping);
             while (await requestStream.MoveNext(linked.Token).ConfigureAwait(false))
             {
                 watchdog.CancelAfter(silence);
@@ -130,6 +131,10 @@ public sealed partial class CoordinatorService(
         catch (OperationCanceledException) when (connection.Closed.IsCancellationRequested)
         {
             reason = "replaced by a newer session";
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            reason = "the coordinator is shutting down";
         }
         catch (Exception e) when (e is IOException or OperationCanceledException || (e is RpcException rpc && rpc.StatusCode == StatusCode.Cancelled))
         {

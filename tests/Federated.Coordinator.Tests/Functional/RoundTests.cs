@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using Federated.Protocol.V1;
+
+namespace Federated.Coordinator.Tests.Functional;
+
+/// <summary>Rounds over a real coordinator with scripted agents: k of n, deadlines, rejected updates.</summary>
+public sealed class RoundTests : IDisposable
+{
+    private readonly string _state = Directory.CreateTempSubdirectory("federated-round-").FullName;
+
+    public void Dispose() => Directory.Delete(_state, recursive: true);
+
+    private static float[] SmallStep(float[] global) => Enumerable.Repeat(0.01f, global.Length).ToArray();
+
+    private static async Task AnswerAsync(ScriptedAgent agent, TrainTask task, string? fingerprint = null)
+    {
+        var transfer = await agent.UploadUpdateAsync(task, SmallStep, fingerprint);
+        await agent.SendResultAsync(new TaskResult
+        {
+            TaskId = task.TaskId,
+            Round = task.Round,
+            Ok = true,
+            UploadTransferId = transfer,
+            NumExamples = 100,
+            LocalSteps = 7,
+            Metrics = { ["train_seconds"] = 0.1, ["train_loss"] = 1.0 },
+        });
+    }
+
+    private string[] MetricsRow(int round)
+    {
+        var lines = File.ReadAllLines(Path.Combine(_state, "rounds.csv"));
+        var header = lines[0].Split(',');
+        var row = lines[round].Split(',');
+        return header.Zip(row, (h, v) => $"{h}={v}").ToArray();
+    }
+
+    [Fact]
+    public async Task Round_AgentDisconnectsMidRound_CompletesWithKOfNWithoutWaiting()
+    {
+        var settings = TestCoordinator.Settings(_state, rounds: 1);
+        settings["Coordinator:MinAvailable"] = "3";
+        settings["Coordinator:MinFit"] = "2";
+        settings["Coordinator:RoundDeadlineSeconds"] = "60";
+        await using var coordinator = await TestCoordinator.StartAsync(settings);
+        await using var a = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
+        await using var b = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
+        await using var c = await ScriptedAgent.EnrollAsync(coordinator.Address, "c");
+        await a.ConnectAsync();
+        await b.ConnectAsync();
+        await c.ConnectAsync();
+        var taskA = (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        var taskB = (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        await c.NextAsync(CoordinatorMessage.KindOneofCase.Train);
+        var clock = Stopwatch.StartNew();
+
+        await c.DisconnectAsync();
+        await AnswerAsync(a, taskA);
+        await AnswerAsync(b, taskB);
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Status.CompletedRounds == 1, TimeSpan.FromSeconds(30), "round 1");
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the round waited {clock.Elapsed} for a dead agent");
+        var row = MetricsRow(1);
+        Assert.Contains("results=2", row);
+        Assert.Contains("failures=1", row);
+        Assert.Contains("ok=true", row);
+        Assert.True(coordinator.Logs.Contains("disconnected during the round"));
+        Assert.Empty(coordinator.Logs.Errors);
+    }
+
+    [Fact]
+    public async Task Round_SlowAgent_EndsAtDeadlineWithWhatArrived()
+    {
+        var settings = TestCoordinator.Settings(_state, rounds: 1);
+        settings["Coordinator:RoundDeadlineSeconds"] = "3";
+        await using var coordinator = await TestCoordinator.StartAsync(settings);
+        await using var fast = await ScriptedAgent.EnrollAsync(coordinator.Address, "fast");
+        await using var slow = await ScriptedAgent.EnrollAsync(coordinator.Address, "slow");
+        await fast.ConnectAsync();
+        await slow.ConnectAsync();
+        var task = (await fast.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        await slow.NextAsync(CoordinatorMessage.KindOneofCase.Train);
+        var clock = Stopwatch.StartNew();
+
+        await AnswerAsync(fast, task);
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Status.CompletedRounds == 1, TimeSpan.FromSeconds(30), "round 1");
+
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1.0, 15.0);
+        var row = MetricsRow(1);
+        Assert.Contains("results=1", row);
+        Assert.Contains("failures=1", row);
+        Assert.True(coordinator.Logs.Contains("reached its deadline"));
+        var rejected = await slow.NextAsync(CoordinatorMessage.KindOneofCase.Rejected);
+        Assert.Contains("closed", rejected.Rejected.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Result_WrongLayout_IsRejectedAndTheRoundGoesOn()
+    {
+        var settings = TestCoordinator.Settings(_state, rounds: 1);
+        await using var coordinator = await TestCoordinator.StartAsync(settings);
+        await using var bad = await ScriptedAgent.EnrollAsync(coordinator.Address, "bad");
+        await using var good = await ScriptedAgent.EnrollAsync(coordinator.Address, "good");
+        await bad.ConnectAsync();
+        await good.ConnectAsync();
+        var badTask = (await bad.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        var goodTask = (await good.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+
+        await AnswerAsync(bad, badTask, fingerprint: "0123456789abcdef0123456789abcdef");
+        var rejected = await bad.NextAsync(CoordinatorMessage.KindOneofCase.Rejected);
+        await AnswerAsync(good, goodTask);
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Status.CompletedRounds == 1, TimeSpan.FromSeconds(30), "round 1");
+
+        Assert.Contains("layout", rejected.Rejected.Reason, StringComparison.Ordinal);
+        var row = MetricsRow(1);
+        Assert.Contains("results=1", row);
+        Assert.Contains("failures=1", row);
+    }
+
+    [Fact]
+    public async Task Round_DeltasAreAveragedIntoTheGlobalModel()
+    {
+        var settings = TestCoordinator.Settings(_state, rounds: 1);
+        await using var coordinator = await TestCoordinator.StartAsync(settings);
+        await using var a = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
+        await using var b = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
+        await a.ConnectAsync();
+        await b.ConnectAsync();
+        var taskA = (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        var taskB = (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        var global = Protocol.Transfers.PayloadCodec.ReadDense(Protocol.Transfers.PayloadCodec.Parse(await a.DownloadAsync(taskA.Model), null), "model");
+
+        await AnswerAsync(a, taskA);
+        await AnswerAsync(b, taskB);
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Status.CompletedRounds == 1, TimeSpan.FromSeconds(30), "round 1");
+
+        // Both agents sent +0.01 everywhere with equal weight: the new global is the old one plus 0.01.
+        var expected = global.Select(v => v + 0.01f).ToArray();
+        Assert.Equal(Coordinator.Rounds.RoundRunner.Checksum(expected), coordinator.Status.GlobalChecksum);
+    }
+}
