@@ -1,4 +1,9 @@
+using System.Globalization;
 using Federated.Client.Hosting;
+using Federated.Client.State;
+using Federated.Client.Training;
+using Federated.Client.Transfers;
+using Federated.Learning.Runtime;
 using Federated.Protocol;
 using Federated.Protocol.V1;
 using Grpc.Core;
@@ -8,31 +13,200 @@ using Microsoft.Extensions.Options;
 namespace Federated.Client.Agent;
 
 /// <summary>
-/// The agent's main loop. This first version checks that the coordinator answers and speaks our protocol;
-/// the federated round (enrol, task stream, local training, upload) plugs in here.
+/// The agent's main loop: initialises libtorch and loads the local data once, then enrols and runs
+/// <see cref="AgentSession"/>s, reconnecting with exponential backoff and full jitter (re-enrolling under the same
+/// persisted agent id) whenever the transport fails. A refused enrolment (FailedPrecondition, PermissionDenied)
+/// stops the host with exit code 2; a coordinator's Shutdown stops it with exit code 0.
 /// </summary>
-public sealed partial class AgentWorker(IOptions<ClientOptions> options, ILogger<AgentWorker> logger) : BackgroundService
+public sealed class AgentWorker(
+    IOptions<ClientOptions> options,
+    AgentStateStore store,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<AgentWorker> logger) : BackgroundService
 {
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var address = options.Value.CoordinatorAddress!;
-        using var channel = GrpcChannel.ForAddress(address);
-        var client = new Protocol.V1.Coordinator.CoordinatorClient(channel);
+        await Task.Yield();
+        AgentRuntime runtime;
         try
         {
-            var status = await client.GetStatusAsync(new StatusRequest { ProtocolVersion = ProtocolVersion.Current }, cancellationToken: stoppingToken);
-            LogConnected(logger, address, status.ProtocolVersion, status.UptimeSeconds);
+            runtime = await Task.Run(Initialize, stoppingToken);
         }
-        catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            LogUnreachable(logger, address, e.StatusCode, e.Status.Detail);
+            return;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            AgentLog.StartFailed(logger, e.Message);
+            Stop(2);
+            return;
+        }
+
+        using (runtime.Training)
+        {
+            try
+            {
+                await ConnectLoopAsync(runtime, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // Ctrl+C or host shutdown.
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                AgentLog.UnexpectedFailure(logger, e);
+                Stop(1);
+            }
         }
     }
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Coordinator {Address} speaks protocol {Version}, up {Uptime:F0} s")]
-    private static partial void LogConnected(ILogger logger, Uri address, uint version, double uptime);
+    private AgentRuntime Initialize()
+    {
+        var o = options.Value;
+        var compute = TorchRuntime.Initialize(new ComputeOptions { Device = o.DeviceKind, Threads = o.Threads });
+        var state = store.Load();
+        var agentId = string.IsNullOrWhiteSpace(o.AgentId) ? state.AgentId : o.AgentId.Trim();
+        if (agentId is null)
+        {
+            agentId = $"agent-{Guid.NewGuid():N}"[..18];
+            state = state with { AgentId = agentId };
+            store.Save(state);
+            AgentLog.AgentIdGenerated(logger, agentId, store.StatePath);
+        }
+        else if (!string.Equals(state.AgentId, agentId, StringComparison.Ordinal))
+        {
+            state = state with { AgentId = agentId };
+            store.Save(state);
+        }
+        else
+        {
+            AgentLog.StateRestored(logger, store.StatePath, agentId, state.LastRound, state.ModelName ?? "(none)");
+        }
 
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Error, Message = "Coordinator {Address} did not answer: {Code} {Detail}")]
-    private static partial void LogUnreachable(ILogger logger, Uri address, StatusCode code, string detail);
+        AgentLog.Starting(logger, agentId, compute.Description);
+        var data = LocalDataLoader.Load(o.Data, compute.Device);
+        try
+        {
+            if (logger.IsEnabled(LogLevel.Information))
+            {
+                var histogram = string.Join(' ', data.LabelHistogram());
+                AgentLog.DataLoaded(logger, data.Name, data.Count, data.NumClasses, histogram);
+            }
+
+            var ci = CultureInfo.InvariantCulture;
+            var capabilities = new Capabilities
+            {
+                Device = compute.IsCuda ? "cuda" : "cpu",
+                NumExamples = data.Count,
+                Labels =
+                {
+                    ["data"] = data.Name,
+                    ["partition"] = o.Data.Partition,
+                    ["partition_index"] = o.Data.Index.ToString(ci),
+                    ["partition_clients"] = o.Data.Clients.ToString(ci),
+                    ["threads"] = o.Threads.ToString(ci),
+                },
+            };
+            var training = new LocalTrainingService(data, compute, store, state, logger, time);
+            return new AgentRuntime(o, agentId, state, store, training, capabilities);
+        }
+        catch
+        {
+            data.Dispose();
+            throw;
+        }
+    }
+
+    private async Task ConnectLoopAsync(AgentRuntime runtime, CancellationToken stoppingToken)
+    {
+        var o = runtime.Options;
+        var address = o.CoordinatorAddress!;
+        using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                ConnectTimeout = TimeSpan.FromSeconds(10),
+                KeepAlivePingDelay = TimeSpan.FromSeconds(20),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+                EnableMultipleHttp2Connections = true,
+            },
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = 64 * 1024 * 1024,
+        });
+        var client = new Protocol.V1.Coordinator.CoordinatorClient(channel);
+        var backoff = new ReconnectBackoff(o.ReconnectMinSeconds, o.ReconnectMaxSeconds);
+        while (true)
+        {
+            stoppingToken.ThrowIfCancellationRequested();
+            string reason;
+            try
+            {
+                AgentLog.Connecting(logger, address, runtime.AgentId, ProtocolVersion.Current);
+                var reply = await client.EnrollAsync(
+                    new EnrollRequest
+                    {
+                        ProtocolVersion = ProtocolVersion.Current,
+                        AgentId = runtime.AgentId,
+                        EnrollmentKey = o.EnrollmentKey ?? string.Empty,
+                        Capabilities = runtime.Capabilities,
+                    },
+                    deadline: time.GetUtcNow().UtcDateTime.AddSeconds(30),
+                    cancellationToken: stoppingToken);
+                AdoptAgentId(runtime, reply.AgentId);
+                AgentLog.Enrolled(logger, runtime.AgentId, reply.RunId, reply.HeartbeatSeconds, reply.ChunkBytes);
+                backoff.Reset();
+                using var session = new AgentSession(client, reply, runtime, time, logger);
+                if (await session.RunAsync(stoppingToken) == SessionEnd.Shutdown)
+                {
+                    Stop(0);
+                    return;
+                }
+
+                reason = "the coordinator closed the session";
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.PermissionDenied)
+            {
+                AgentLog.EnrollRefused(logger, e.StatusCode, e.Status.Detail);
+                Stop(2);
+                return;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested && (e is RpcException || TransportErrors.IsTransient(e, stoppingToken)))
+            {
+                reason = TransportErrors.Describe(e);
+            }
+
+            var delay = backoff.NextDelay();
+            AgentLog.Reconnecting(logger, reason, delay.TotalSeconds, backoff.Attempt);
+            await Task.Delay(delay, time, stoppingToken);
+        }
+    }
+
+    private void AdoptAgentId(AgentRuntime runtime, string assigned)
+    {
+        if (string.IsNullOrWhiteSpace(assigned) || string.Equals(assigned, runtime.AgentId, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        runtime.AgentId = assigned;
+        runtime.State = runtime.State with { AgentId = assigned };
+        try
+        {
+            store.Save(runtime.State);
+        }
+        catch (IOException e)
+        {
+            AgentLog.PersistFailed(logger, store.Directory, e.Message);
+        }
+    }
+
+    private void Stop(int exitCode)
+    {
+        Environment.ExitCode = exitCode;
+        lifetime.StopApplication();
+    }
 }

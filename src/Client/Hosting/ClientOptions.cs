@@ -1,4 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using Federated.Learning.Data;
+using Federated.Learning.Data.Partitioning;
+using Federated.Learning.Runtime;
 
 namespace Federated.Client.Hosting;
 
@@ -9,28 +12,233 @@ public sealed class ClientOptions : IValidatableObject
     public const string Section = "Client";
 
     /// <summary>The coordinator's address, e.g. <c>http://localhost:5000</c>.</summary>
-    [Required]
     public Uri? CoordinatorAddress { get; set; } = new("http://localhost:5000");
 
+    /// <summary>This agent's id; when empty, one is generated once and kept in <see cref="StateDirectory"/>.</summary>
+    public string? AgentId { get; set; }
+
+    /// <summary>The coordinator's enrolment secret (empty when enrolment is open).</summary>
+    public string? EnrollmentKey { get; set; }
+
     /// <summary><c>auto</c>, <c>cpu</c> or <c>cuda</c>.</summary>
-    [Required(AllowEmptyStrings = false)]
     public string Device { get; set; } = "auto";
 
-    /// <summary>Where the agent keeps its state between rounds and restarts.</summary>
-    [Required(AllowEmptyStrings = false)]
+    /// <summary>libtorch intra-op threads; 0 keeps libtorch's default (one per core). Agents sharing a machine should use 1.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Where the agent keeps its id, its local model and its strategy state between rounds and restarts.</summary>
     public string StateDirectory { get; set; } = "state/client";
 
+    /// <summary>The local data set and this agent's share of it.</summary>
+    public ClientDataOptions Data { get; set; } = new();
+
+    /// <summary>First reconnect delay ceiling, in seconds (doubles per failed attempt, full jitter).</summary>
+    public double ReconnectMinSeconds { get; set; } = 0.5;
+
+    /// <summary>Largest reconnect delay, in seconds.</summary>
+    public double ReconnectMaxSeconds { get; set; } = 30;
+
+    /// <summary>How often a broken download or upload is resumed before the task fails.</summary>
+    public int MaxTransferRetries { get; set; } = 5;
+
+    /// <summary>The device kind (valid after validation).</summary>
+    public DeviceKind DeviceKind => TorchRuntime.ParseDevice(Device);
+
     /// <inheritdoc />
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
+        GetErrors().Select(e => new ValidationResult(e));
+
+    /// <summary>Every rule the settings break, one clear sentence each (empty when valid).</summary>
+    public IReadOnlyList<string> GetErrors()
     {
-        if (CoordinatorAddress is { } address && address.Scheme is not ("http" or "https"))
+        var errors = new List<string>();
+        if (CoordinatorAddress is null)
         {
-            yield return new ValidationResult($"Client:CoordinatorAddress must be an http or https URL, not '{address}'.", [nameof(CoordinatorAddress)]);
+            errors.Add("Client:CoordinatorAddress is required (e.g. http://localhost:5000).");
+        }
+        else if (!CoordinatorAddress.IsAbsoluteUri || CoordinatorAddress.Scheme is not ("http" or "https") || string.IsNullOrEmpty(CoordinatorAddress.Host))
+        {
+            errors.Add($"Client:CoordinatorAddress must be an absolute http or https URL such as http://localhost:5000, not '{CoordinatorAddress.OriginalString}'.");
         }
 
-        if (Device is not null && Device.Trim().ToUpperInvariant() is not ("AUTO" or "CPU" or "CUDA" or "GPU"))
+        if (!TryParseDevice(Device))
         {
-            yield return new ValidationResult($"Client:Device must be auto, cpu or cuda, not '{Device}'.", [nameof(Device)]);
+            errors.Add($"Client:Device must be auto, cpu or cuda, not '{Device}'.");
+        }
+
+        if (Threads < 0 || Threads > 1024)
+        {
+            errors.Add($"Client:Threads must be 0 (libtorch default) or a positive number of threads up to 1024, not {Threads}.");
+        }
+
+        if (string.IsNullOrWhiteSpace(StateDirectory))
+        {
+            errors.Add("Client:StateDirectory must name a directory.");
+        }
+
+        if (AgentId is { Length: > 0 } id && (id.Length > 128 || id.Any(c => char.IsControl(c) || char.IsWhiteSpace(c))))
+        {
+            errors.Add("Client:AgentId must be at most 128 characters without spaces or control characters.");
+        }
+
+        if (!(ReconnectMinSeconds > 0) || !double.IsFinite(ReconnectMinSeconds))
+        {
+            errors.Add($"Client:ReconnectMinSeconds must be a positive number of seconds, not {ReconnectMinSeconds}.");
+        }
+        else if (!(ReconnectMaxSeconds >= ReconnectMinSeconds) || !double.IsFinite(ReconnectMaxSeconds))
+        {
+            errors.Add($"Client:ReconnectMaxSeconds ({ReconnectMaxSeconds}) must be at least Client:ReconnectMinSeconds ({ReconnectMinSeconds}).");
+        }
+
+        if (MaxTransferRetries is < 0 or > 1000)
+        {
+            errors.Add($"Client:MaxTransferRetries must be between 0 and 1000, not {MaxTransferRetries}.");
+        }
+
+        if (Data is null)
+        {
+            errors.Add("Client:Data is required.");
+        }
+        else
+        {
+            Data.AddErrors(errors);
+        }
+
+        return errors;
+    }
+
+    private static bool TryParseDevice(string? value)
+    {
+        if (value is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            TorchRuntime.ParseDevice(value);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>The <c>Client:Data</c> section: which data the agent trains on and which share of it is its own.</summary>
+public sealed class ClientDataOptions
+{
+    /// <summary><c>idx</c> (IDX image files, e.g. Fashion-MNIST) or <c>synthetic</c> (28×28×1 learnable images).</summary>
+    public string Source { get; set; } = "idx";
+
+    /// <summary>The IDX directory; default <c>$FEDERATED_DATA</c> or <c>/usr/share/datasets/fashion-mnist</c>.</summary>
+    public string Directory { get; set; } = Environment.GetEnvironmentVariable("FEDERATED_DATA") is { Length: > 0 } dir ? dir : IdxImageSource.DebianFashionMnistDirectory;
+
+    /// <summary>The IDX split (<c>train</c> or <c>test</c>).</summary>
+    public string Split { get; set; } = "train";
+
+    /// <summary>How the data set is split across agents (<see cref="Partitioners.Syntax"/>).</summary>
+    public string Partition { get; set; } = "iid";
+
+    /// <summary>The number of partitions (agents sharing the data set).</summary>
+    public int Clients { get; set; } = 1;
+
+    /// <summary>This agent's partition, 0-based, below <see cref="Clients"/>.</summary>
+    public int Index { get; set; }
+
+    /// <summary>Seed of the partition (and of the synthetic data); every agent of a run must use the same.</summary>
+    public long Seed { get; set; } = 42;
+
+    /// <summary>Keep only the first N examples of the partition; 0 keeps all.</summary>
+    public int MaxExamples { get; set; }
+
+    /// <summary><c>fashion-mnist</c>, <c>mnist</c> or <c>none</c>.</summary>
+    public string Normalization { get; set; } = "fashion-mnist";
+
+    /// <summary>Samples the synthetic source generates (before partitioning).</summary>
+    public int SyntheticCount { get; set; } = 6000;
+
+    /// <summary>Classes of the synthetic source.</summary>
+    public int SyntheticClasses { get; set; } = 10;
+
+    /// <summary>The normalisation object named by <see cref="Normalization"/>.</summary>
+    public Normalization GetNormalization() => Normalization.Trim().ToUpperInvariant() switch
+    {
+        "FASHION-MNIST" or "FASHIONMNIST" => Learning.Data.Normalization.FashionMnist,
+        "MNIST" => Learning.Data.Normalization.Mnist,
+        "NONE" => Learning.Data.Normalization.None,
+        _ => throw new ArgumentException($"Client:Data:Normalization must be fashion-mnist, mnist or none, not '{Normalization}'."),
+    };
+
+    /// <summary>True for the synthetic source.</summary>
+    public bool IsSynthetic => string.Equals(Source?.Trim(), "synthetic", StringComparison.OrdinalIgnoreCase);
+
+    internal void AddErrors(List<string> errors)
+    {
+        var source = Source?.Trim();
+        var synthetic = string.Equals(source, "synthetic", StringComparison.OrdinalIgnoreCase);
+        if (!synthetic && !string.Equals(source, "idx", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"Client:Data:Source must be idx or synthetic, not '{Source}'.");
+        }
+
+        if (!synthetic && string.IsNullOrWhiteSpace(Directory))
+        {
+            errors.Add("Client:Data:Directory must name the directory holding the IDX files.");
+        }
+
+        if (!synthetic && string.IsNullOrWhiteSpace(Split))
+        {
+            errors.Add("Client:Data:Split must name an IDX split such as train.");
+        }
+
+        if (Clients < 1)
+        {
+            errors.Add($"Client:Data:Clients must be at least 1, not {Clients}.");
+        }
+        else if (Index < 0 || Index >= Clients)
+        {
+            errors.Add($"Client:Data:Index must be between 0 and Client:Data:Clients - 1 ({Clients - 1}), not {Index}.");
+        }
+
+        if (Seed < 0)
+        {
+            errors.Add($"Client:Data:Seed must not be negative, not {Seed}.");
+        }
+
+        if (MaxExamples < 0)
+        {
+            errors.Add($"Client:Data:MaxExamples must be 0 (all) or positive, not {MaxExamples}.");
+        }
+
+        try
+        {
+            Partitioners.Parse(Partition ?? string.Empty);
+        }
+        catch (ArgumentException e)
+        {
+            errors.Add($"Client:Data:Partition: {(e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal))}");
+        }
+
+        if (Normalization is null || Normalization.Trim().ToUpperInvariant() is not ("FASHION-MNIST" or "FASHIONMNIST" or "MNIST" or "NONE"))
+        {
+            errors.Add($"Client:Data:Normalization must be fashion-mnist, mnist or none, not '{Normalization}'.");
+        }
+
+        if (synthetic && SyntheticCount < 1)
+        {
+            errors.Add($"Client:Data:SyntheticCount must be positive, not {SyntheticCount}.");
+        }
+
+        if (synthetic && SyntheticClasses < 2)
+        {
+            errors.Add($"Client:Data:SyntheticClasses must be at least 2, not {SyntheticClasses}.");
+        }
+
+        if (synthetic && Clients >= 1 && SyntheticCount >= 1 && SyntheticCount < Clients)
+        {
+            errors.Add($"Client:Data:SyntheticCount ({SyntheticCount}) must be at least Client:Data:Clients ({Clients}).");
         }
     }
 }

@@ -44,7 +44,7 @@ public sealed class TransferHub
     public SealedPayload? FindOutgoing(string transferId) => _outgoing.GetValueOrDefault(transferId);
 
     /// <summary>Finds or starts the upload <paramref name="transferId"/> of <paramref name="agentId"/>.</summary>
-    /// <exception cref="TransferException">Another agent owns the id, or the header contradicts the one on record.</exception>
+    /// <exception cref="TransferException">Another agent owns the id, or a new transfer lacks its header.</exception>
     public UploadSlot OpenUpload(string agentId, string transferId, UploadHeader? header, long maxBytes)
     {
         if (string.IsNullOrEmpty(transferId))
@@ -59,12 +59,16 @@ public sealed class TransferHub
                 throw new TransferException(StatusCode.PermissionDenied, $"Transfer '{transferId}' belongs to another agent.");
             }
 
-            if (header is not null && (header.TotalBytes != existing.Header.TotalBytes || !header.Sha256.Equals(existing.Header.Sha256)))
+            if (header is null || (header.TotalBytes == existing.Header.TotalBytes && header.Sha256.Equals(existing.Header.Sha256)))
             {
-                throw new TransferException(StatusCode.FailedPrecondition, $"Transfer '{transferId}' was started with a different header; use a new transfer id.");
+                return existing;
             }
 
-            return existing;
+            // The agent re-ran the task (e.g. after a reconnect) and now sends a different payload under the same id:
+            // the old, partial one is stale and is replaced.
+            var replacement = new UploadSlot(agentId, header, new ChunkAssembler(transferId, header.TotalBytes, header.ChunkCount, header.Sha256.Span, maxBytes));
+            _uploads[transferId] = replacement;
+            return replacement;
         }
 
         if (header is null)

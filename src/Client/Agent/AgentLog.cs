@@ -1,0 +1,97 @@
+using Grpc.Core;
+
+namespace Federated.Client.Agent;
+
+/// <summary>The agent's source-generated log messages (event ids 2000–2099).</summary>
+internal static partial class AgentLog
+{
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Agent {AgentId} starting: {Compute}")]
+    public static partial void Starting(ILogger logger, string agentId, string compute);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Local data {Name}: {Examples} examples, {Classes} classes, labels {Histogram}")]
+    public static partial void DataLoaded(ILogger logger, string name, int examples, int classes, string histogram);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Critical, Message = "The agent cannot start: {Reason}")]
+    public static partial void StartFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Enrolling with {Address} as {AgentId} (protocol {Version})")]
+    public static partial void Connecting(ILogger logger, Uri address, string agentId, uint version);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Enrolled as {AgentId} in run {RunId}: heartbeat every {HeartbeatSeconds} s, upload chunks of {ChunkBytes} bytes")]
+    public static partial void Enrolled(ILogger logger, string agentId, string runId, double heartbeatSeconds, int chunkBytes);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Critical, Message = "The coordinator refused this agent ({Code}: {Detail}); retrying cannot help, stopping")]
+    public static partial void EnrollRefused(ILogger logger, StatusCode code, string detail);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Information, Message = "Session open; coordinator run {RunId} at round {Round}")]
+    public static partial void Welcome(ILogger logger, string runId, int round);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Connection to the coordinator lost ({Reason}); reconnecting in {DelaySeconds:F2} s (attempt {Attempt})")]
+    public static partial void Reconnecting(ILogger logger, string reason, double delaySeconds, int attempt);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Information, Message = "The coordinator closed the session")]
+    public static partial void SessionClosed(ILogger logger);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Shutdown requested by the coordinator: {Reason}")]
+    public static partial void Shutdown(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Critical, Message = "Unexpected failure; stopping the agent")]
+    public static partial void UnexpectedFailure(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Generated agent id {AgentId} (kept in {Path})")]
+    public static partial void AgentIdGenerated(ILogger logger, string agentId, string path);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Information, Message = "Restored state from {Path}: agent {AgentId}, last round {Round}, model {Model}")]
+    public static partial void StateRestored(ILogger logger, string path, string agentId, int round, string model);
+
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "Task {TaskId}: training round {Round} ({Model}, {Epochs} epochs, batch {BatchSize}, {Optimizer} lr {LearningRate})")]
+    public static partial void TrainStarted(ILogger logger, string taskId, int round, string model, int epochs, int batchSize, string optimizer, double learningRate);
+
+    [LoggerMessage(EventId = 2021, Level = LogLevel.Information, Message = "Task {TaskId}: round {Round} done on {Examples} examples in {TrainSeconds:F2} s ({Steps} steps), loss {Loss:F4}, accuracy {Accuracy:P1}")]
+    public static partial void TrainDone(ILogger logger, string taskId, int round, int examples, double trainSeconds, long steps, double loss, double accuracy);
+
+    [LoggerMessage(EventId = 2022, Level = LogLevel.Error, Message = "Task {TaskId} (round {Round}) failed: {Error}")]
+    public static partial void TaskFailed(ILogger logger, string taskId, int round, string error, Exception exception);
+
+    [LoggerMessage(EventId = 2023, Level = LogLevel.Information, Message = "Task {TaskId}: evaluating round {Round} ({Model})")]
+    public static partial void EvaluateStarted(ILogger logger, string taskId, int round, string model);
+
+    [LoggerMessage(EventId = 2024, Level = LogLevel.Information, Message = "Task {TaskId}: round {Round} evaluation on {Examples} examples, loss {Loss:F4}, accuracy {Accuracy:P1}")]
+    public static partial void EvaluateDone(ILogger logger, string taskId, int round, long examples, double loss, double accuracy);
+
+    [LoggerMessage(EventId = 2025, Level = LogLevel.Information, Message = "Waiting {Seconds:F1} s: {Reason}")]
+    public static partial void Wait(ILogger logger, double seconds, string reason);
+
+    [LoggerMessage(EventId = 2026, Level = LogLevel.Information, Message = "Reconfigured: {Settings}")]
+    public static partial void Reconfigure(ILogger logger, string settings);
+
+    [LoggerMessage(EventId = 2027, Level = LogLevel.Warning, Message = "Reconfigure: ignoring threads='{Value}' (expected a positive whole number)")]
+    public static partial void ReconfigureIgnored(ILogger logger, string value);
+
+    [LoggerMessage(EventId = 2028, Level = LogLevel.Warning, Message = "The coordinator rejected the result of task {TaskId}: {Reason}")]
+    public static partial void ResultRejected(ILogger logger, string taskId, string reason);
+
+    [LoggerMessage(EventId = 2029, Level = LogLevel.Debug, Message = "Ignoring a coordinator message of kind {Kind}")]
+    public static partial void UnknownMessage(ILogger logger, Protocol.V1.CoordinatorMessage.KindOneofCase kind);
+
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "Could not persist the agent state to {Directory}: {Reason}")]
+    public static partial void PersistFailed(ILogger logger, string directory, string reason);
+
+    [LoggerMessage(EventId = 2040, Level = LogLevel.Information, Message = "Downloaded {TransferId}: {Bytes} bytes in {Seconds:F2} s")]
+    public static partial void Downloaded(ILogger logger, string transferId, long bytes, double seconds);
+
+    [LoggerMessage(EventId = 2041, Level = LogLevel.Information, Message = "Uploaded {TransferId}: {Bytes} bytes in {Chunks} chunks in {Seconds:F2} s")]
+    public static partial void Uploaded(ILogger logger, string transferId, long bytes, int chunks, double seconds);
+
+    [LoggerMessage(EventId = 2042, Level = LogLevel.Warning, Message = "{Direction} of {TransferId} broke ({Reason}); resuming at chunk {Sequence} (retry {Retry} of {MaxRetries})")]
+    public static partial void TransferRetry(ILogger logger, string direction, string transferId, string reason, int sequence, int retry, int maxRetries);
+
+    [LoggerMessage(EventId = 2050, Level = LogLevel.Information, Message = "Built model {Model}: layout {Fingerprint}, {Length} weights, {Compute}")]
+    public static partial void ModelBuilt(ILogger logger, string model, string fingerprint, long length, string compute);
+
+    [LoggerMessage(EventId = 2051, Level = LogLevel.Information, Message = "Restored the local model from {Path} (layout {Fingerprint})")]
+    public static partial void ModelRestored(ILogger logger, string path, string fingerprint);
+
+    [LoggerMessage(EventId = 2052, Level = LogLevel.Warning, Message = "Dropping {Count} local strategy tensors kept for layout {Old}: the model now has layout {New}")]
+    public static partial void LocalStateDropped(ILogger logger, int count, string old, string @new);
+}

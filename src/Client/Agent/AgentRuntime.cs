@@ -1,0 +1,22 @@
+using Federated.Client.Hosting;
+using Federated.Client.State;
+using Federated.Client.Training;
+using Federated.Protocol.V1;
+
+namespace Federated.Client.Agent;
+
+/// <summary>What outlives a session: identity, persisted state, local data and model, capabilities.</summary>
+internal sealed class AgentRuntime(ClientOptions options, string agentId, AgentState state, AgentStateStore store, LocalTrainingService training, Capabilities capabilities)
+{
+    public ClientOptions Options { get; } = options;
+
+    public string AgentId { get; set; } = agentId;
+
+    public AgentState State { get; set; } = state;
+
+    public AgentStateStore Store { get; } = store;
+
+    public LocalTrainingService Training { get; } = training;
+
+    public Capabilities Capabilities { get; } = capabilities;
+}

@@ -1,0 +1,322 @@
+using System.Globalization;
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
+using Federated.Client.Transfers;
+using Federated.Client.Training;
+using Federated.Protocol;
+using Federated.Protocol.Transfers;
+using Federated.Protocol.V1;
+using Grpc.Core;
+
+namespace Federated.Client.Agent;
+
+/// <summary>How a session ended.</summary>
+public enum SessionEnd
+{
+    /// <summary>The coordinator closed the stream: reconnect.</summary>
+    Disconnected,
+
+    /// <summary>The coordinator sent <c>Shutdown</c>: stop the agent.</summary>
+    Shutdown,
+}
+
+/// <summary>
+/// One <c>Session</c> stream: sends <c>Hello</c>, heartbeats on a timer and task results, all through one write lock;
+/// reads coordinator messages and runs train and evaluate tasks one at a time on a background task so that
+/// heartbeats keep flowing while TorchSharp trains. Any transport failure ends the session with that exception.
+/// </summary>
+internal sealed class AgentSession : IDisposable
+{
+    private readonly Protocol.V1.Coordinator.CoordinatorClient _client;
+    private readonly AgentRuntime _runtime;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Metadata _headers;
+    private readonly TimeSpan _heartbeat;
+    private readonly int _chunkBytes;
+    private readonly TransferClient _transfers;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private IClientStreamWriter<AgentMessage>? _requests;
+    private volatile string? _currentTaskId;
+
+    public AgentSession(Protocol.V1.Coordinator.CoordinatorClient client, EnrollReply enrollment, AgentRuntime runtime, TimeProvider time, ILogger logger)
+    {
+        _client = client;
+        _runtime = runtime;
+        _time = time;
+        _logger = logger;
+        _headers = new Metadata { { "authorization", $"Bearer {enrollment.SessionToken}" } };
+        _heartbeat = TimeSpan.FromSeconds(enrollment.HeartbeatSeconds > 0 && double.IsFinite(enrollment.HeartbeatSeconds) ? Math.Clamp(enrollment.HeartbeatSeconds, 0.05, 3600) : 5);
+        _chunkBytes = enrollment.ChunkBytes >= 1024 ? enrollment.ChunkBytes : PayloadCodec.DefaultChunkBytes;
+        _transfers = new TransferClient(client, _headers, runtime.Options.MaxTransferRetries, time, logger);
+    }
+
+    /// <summary>Runs the session until the coordinator closes it, asks to shut down, or the transport fails (thrown).</summary>
+    public async Task<SessionEnd> RunAsync(CancellationToken stoppingToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var token = cts.Token;
+        using var call = _client.Session(_headers, cancellationToken: token);
+        _requests = call.RequestStream;
+        await SendAsync(new AgentMessage
+        {
+            Hello = new Hello { AgentId = _runtime.AgentId, ProtocolVersion = ProtocolVersion.Current, Capabilities = _runtime.Capabilities },
+        }, token);
+
+        var tasks = Channel.CreateUnbounded<CoordinatorMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var reader = ReadLoopAsync(call.ResponseStream, tasks.Writer, token);
+        var heartbeat = HeartbeatLoopAsync(token);
+        var worker = ProcessTasksAsync(tasks.Reader, token);
+        var first = await Task.WhenAny(reader, heartbeat, worker);
+        if (first == reader && reader.IsCompletedSuccessfully)
+        {
+            await TryCompleteRequestsAsync();
+        }
+
+        await cts.CancelAsync();
+        tasks.Writer.TryComplete();
+        try
+        {
+            await Task.WhenAll(reader, heartbeat, worker);
+        }
+        catch (Exception) when (first.IsFaulted || token.IsCancellationRequested)
+        {
+            // The loops that did not fail first only report the cancellation that followed.
+        }
+
+        if (first.IsFaulted)
+        {
+            ExceptionDispatchInfo.Throw(first.Exception!.InnerException ?? first.Exception);
+        }
+
+        stoppingToken.ThrowIfCancellationRequested();
+        return first == reader && reader.IsCompletedSuccessfully ? reader.Result : SessionEnd.Disconnected;
+    }
+
+    public void Dispose() => _writeLock.Dispose();
+
+    private async Task SendAsync(AgentMessage message, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            await _requests!.WriteAsync(message, cancellationToken);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private async Task TryCompleteRequestsAsync()
+    {
+        if (!await _writeLock.WaitAsync(TimeSpan.FromSeconds(1)))
+        {
+            return;
+        }
+
+        try
+        {
+            await _requests!.CompleteAsync();
+        }
+        catch (Exception e) when (e is RpcException or InvalidOperationException or IOException)
+        {
+            // Best effort: the stream may already be gone.
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private async Task HeartbeatLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_heartbeat, _time);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            await SendAsync(new AgentMessage { Heartbeat = new Heartbeat { TaskId = _currentTaskId ?? string.Empty } }, cancellationToken);
+        }
+    }
+
+    private async Task<SessionEnd> ReadLoopAsync(IAsyncStreamReader<CoordinatorMessage> responses, ChannelWriter<CoordinatorMessage> tasks, CancellationToken cancellationToken)
+    {
+        await foreach (var message in responses.ReadAllAsync(cancellationToken))
+        {
+            switch (message.KindCase)
+            {
+                case CoordinatorMessage.KindOneofCase.Welcome:
+                    AgentLog.Welcome(_logger, message.Welcome.RunId, message.Welcome.CurrentRound);
+                    break;
+                case CoordinatorMessage.KindOneofCase.Train or CoordinatorMessage.KindOneofCase.Evaluate:
+                    await tasks.WriteAsync(message, cancellationToken);
+                    break;
+                case CoordinatorMessage.KindOneofCase.Wait:
+                    AgentLog.Wait(_logger, message.Wait.Seconds, message.Wait.Reason);
+                    break;
+                case CoordinatorMessage.KindOneofCase.Reconfigure:
+                    ApplyReconfigure(message.Reconfigure);
+                    break;
+                case CoordinatorMessage.KindOneofCase.Shutdown:
+                    AgentLog.Shutdown(_logger, message.Shutdown.Reason);
+                    return SessionEnd.Shutdown;
+                case CoordinatorMessage.KindOneofCase.Rejected:
+                    AgentLog.ResultRejected(_logger, message.Rejected.TaskId, message.Rejected.Reason);
+                    break;
+                default:
+                    AgentLog.UnknownMessage(_logger, message.KindCase);
+                    break;
+            }
+        }
+
+        AgentLog.SessionClosed(_logger);
+        return SessionEnd.Disconnected;
+    }
+
+    private void ApplyReconfigure(Reconfigure reconfigure)
+    {
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            var settings = string.Join(", ", reconfigure.Settings.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => $"{s.Key}={s.Value}"));
+            AgentLog.Reconfigure(_logger, settings);
+        }
+
+        if (reconfigure.Settings.TryGetValue("threads", out var text))
+        {
+            if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var threads) && threads is > 0 and <= 1024)
+            {
+                LocalTrainingService.SetThreads(threads);
+            }
+            else
+            {
+                AgentLog.ReconfigureIgnored(_logger, text);
+            }
+        }
+    }
+
+    private async Task ProcessTasksAsync(ChannelReader<CoordinatorMessage> tasks, CancellationToken cancellationToken)
+    {
+        await foreach (var message in tasks.ReadAllAsync(cancellationToken))
+        {
+            var result = message.KindCase == CoordinatorMessage.KindOneofCase.Train
+                ? await TrainAsync(message.Train, cancellationToken)
+                : await EvaluateAsync(message.Evaluate, cancellationToken);
+            await SendAsync(new AgentMessage { Result = result }, cancellationToken);
+            if (result.Ok && message.KindCase == CoordinatorMessage.KindOneofCase.Train)
+            {
+                await PersistAsync(cancellationToken);
+            }
+        }
+    }
+
+    private async Task<TaskResult> TrainAsync(TrainTask task, CancellationToken cancellationToken)
+    {
+        _currentTaskId = task.TaskId;
+        var training = task.Training ?? new TrainingConfig();
+        AgentLog.TrainStarted(_logger, task.TaskId, task.Round, task.ModelName, training.Epochs, training.BatchSize, training.Optimizer, training.LearningRate);
+        try
+        {
+            var started = _time.GetTimestamp();
+            var bytes = await _transfers.DownloadAsync(task.Model, cancellationToken);
+            var downloadSeconds = _time.GetElapsedTime(started).TotalSeconds;
+
+            var transferId = $"{_runtime.AgentId}-{task.TaskId}";
+            var service = _runtime.Training;
+            var outcome = await Task.Run(() => service.Train(task, bytes, transferId, _chunkBytes, cancellationToken), cancellationToken);
+
+            started = _time.GetTimestamp();
+            await _transfers.UploadAsync(outcome.Update, outcome.Update.ToUploadHeader(task.TaskId, task.Round), cancellationToken);
+            var uploadSeconds = _time.GetElapsedTime(started).TotalSeconds;
+
+            var report = outcome.Report;
+            var trainSeconds = report.Epochs.Sum(e => e.Seconds);
+            var accuracy = report.Epochs.Count > 0 ? report.Epochs[^1].Accuracy : double.NaN;
+            var examples = service.Data.Count;
+            AgentLog.TrainDone(_logger, task.TaskId, task.Round, examples, trainSeconds, report.Steps, report.FinalLoss, accuracy);
+            _runtime.State = _runtime.State with { LastRound = task.Round, LastTaskId = task.TaskId };
+            return new TaskResult
+            {
+                TaskId = task.TaskId,
+                Round = task.Round,
+                Ok = true,
+                UploadTransferId = transferId,
+                NumExamples = examples,
+                LocalSteps = report.Steps,
+                Metrics =
+                {
+                    ["train_loss"] = report.FinalLoss,
+                    ["train_accuracy"] = accuracy,
+                    ["train_seconds"] = trainSeconds,
+                    ["download_seconds"] = downloadSeconds,
+                    ["upload_seconds"] = uploadSeconds,
+                    ["examples"] = report.Samples,
+                },
+            };
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            AgentLog.TaskFailed(_logger, task.TaskId, task.Round, e.Message, e);
+            return Failure(task.TaskId, task.Round, e);
+        }
+        finally
+        {
+            _currentTaskId = null;
+        }
+    }
+
+    private async Task<TaskResult> EvaluateAsync(EvaluateTask task, CancellationToken cancellationToken)
+    {
+        _currentTaskId = task.TaskId;
+        AgentLog.EvaluateStarted(_logger, task.TaskId, task.Round, task.ModelName);
+        try
+        {
+            var bytes = await _transfers.DownloadAsync(task.Model, cancellationToken);
+            var service = _runtime.Training;
+            var evaluation = await Task.Run(() => service.Evaluate(task, bytes), cancellationToken);
+            AgentLog.EvaluateDone(_logger, task.TaskId, task.Round, evaluation.Samples, evaluation.Loss, evaluation.Accuracy);
+            return new TaskResult
+            {
+                TaskId = task.TaskId,
+                Round = task.Round,
+                Ok = true,
+                NumExamples = evaluation.Samples,
+                Metrics =
+                {
+                    ["eval_loss"] = evaluation.Loss,
+                    ["eval_accuracy"] = evaluation.Accuracy,
+                    ["num_examples"] = evaluation.Samples,
+                },
+            };
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            AgentLog.TaskFailed(_logger, task.TaskId, task.Round, e.Message, e);
+            return Failure(task.TaskId, task.Round, e);
+        }
+        finally
+        {
+            _currentTaskId = null;
+        }
+    }
+
+    private async Task PersistAsync(CancellationToken cancellationToken)
+    {
+        var state = _runtime.State;
+        var service = _runtime.Training;
+        try
+        {
+            await Task.Run(() => service.Persist(state), cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            AgentLog.PersistFailed(_logger, _runtime.Store.Directory, e.Message);
+        }
+    }
+
+    private static TaskResult Failure(string taskId, int round, Exception e) => new()
+    {
+        TaskId = taskId,
+        Round = round,
+        Ok = false,
+        Error = e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message,
+    };
+}

@@ -1,0 +1,80 @@
+using System.Globalization;
+using Federated.Learning.Data.Partitioning;
+
+namespace Federated.Client.Hosting;
+
+/// <summary>One documented setting of the agent.</summary>
+/// <param name="Key">The configuration key, e.g. <c>Client:Threads</c>.</param>
+/// <param name="Default">The default value as text.</param>
+/// <param name="Description">What it does.</param>
+public sealed record OptionDescription(string Key, string Default, string Description);
+
+/// <summary>The <c>--help</c> text: every option with its description and default, printed before the host starts.</summary>
+public static class OptionsHelp
+{
+    /// <summary>True when the command line asks for help (<c>--help</c>, <c>-h</c>, <c>-?</c>, <c>/?</c>).</summary>
+    public static bool IsRequested(IEnumerable<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        return args.Any(a => a is "--help" or "-h" or "-?" or "/?" or "help");
+    }
+
+    /// <summary>The options table, defaults taken from a fresh <see cref="ClientOptions"/>.</summary>
+    public static IReadOnlyList<OptionDescription> Describe()
+    {
+        var o = new ClientOptions();
+        var d = o.Data;
+        var ci = CultureInfo.InvariantCulture;
+        return
+        [
+            new("Client:CoordinatorAddress", o.CoordinatorAddress?.OriginalString ?? "", "The coordinator's gRPC address (http or https)."),
+            new("Client:AgentId", "(generated)", "This agent's id; when empty one is generated once and kept in the state directory, so restarts re-enrol as the same agent."),
+            new("Client:EnrollmentKey", "(empty)", "The enrolment secret the coordinator was configured with (empty when enrolment is open)."),
+            new("Client:Device", o.Device, "auto, cpu or cuda."),
+            new("Client:Threads", o.Threads.ToString(ci), "libtorch intra-op threads; 0 = libtorch default (one per core). Several agents sharing one machine should use 1 (the launcher passes 1)."),
+            new("Client:StateDirectory", o.StateDirectory, "Where the agent keeps state.json (id, last round), its local model and its strategy state (crash-safe, atomic writes)."),
+            new("Client:Data:Source", d.Source, "idx (IDX image files such as Fashion-MNIST) or synthetic (learnable 28x28x1 images)."),
+            new("Client:Data:Directory", "$FEDERATED_DATA or /usr/share/datasets/fashion-mnist", "Directory holding the IDX files (raw or .gz)."),
+            new("Client:Data:Split", d.Split, "The IDX split to train on."),
+            new("Client:Data:Partition", d.Partition, $"How the data set is split across agents: {Partitioners.Syntax}."),
+            new("Client:Data:Clients", d.Clients.ToString(ci), "Number of partitions (agents sharing the data set)."),
+            new("Client:Data:Index", d.Index.ToString(ci), "This agent's partition, 0-based, below Clients."),
+            new("Client:Data:Seed", d.Seed.ToString(ci), "Seed of the partition and of the synthetic data; every agent of a run must use the same."),
+            new("Client:Data:MaxExamples", d.MaxExamples.ToString(ci), "Keep only the first N examples of the partition; 0 keeps all."),
+            new("Client:Data:Normalization", d.Normalization, "fashion-mnist, mnist or none."),
+            new("Client:Data:SyntheticCount", d.SyntheticCount.ToString(ci), "Samples the synthetic source generates before partitioning."),
+            new("Client:Data:SyntheticClasses", d.SyntheticClasses.ToString(ci), "Classes of the synthetic source."),
+            new("Client:ReconnectMinSeconds", o.ReconnectMinSeconds.ToString(ci), "First reconnect delay ceiling in seconds; doubles per failed attempt (exponential backoff with full jitter)."),
+            new("Client:ReconnectMaxSeconds", o.ReconnectMaxSeconds.ToString(ci), "Largest reconnect delay in seconds."),
+            new("Client:MaxTransferRetries", o.MaxTransferRetries.ToString(ci), "How often a broken download or upload is resumed before the task fails."),
+        ];
+    }
+
+    /// <summary>Writes the help text.</summary>
+    public static void Write(TextWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteLine("federated-client: the Federated client agent. Enrols with a coordinator, trains the global model on local data");
+        writer.WriteLine("and uploads model updates, reconnecting on its own when the coordinator restarts.");
+        writer.WriteLine();
+        writer.WriteLine("Usage: federated-client [--Client:Key=value ...]");
+        writer.WriteLine();
+        writer.WriteLine("Settings come from appsettings.json, then environment variables (FEDERATED_CLIENT__Key or Client__Key,");
+        writer.WriteLine("'__' separating sections, e.g. FEDERATED_CLIENT__Data__Index=3), then the command line (highest).");
+        writer.WriteLine();
+        writer.WriteLine("Options:");
+        var rows = Describe();
+        var width = rows.Max(r => r.Key.Length) + 2;
+        foreach (var row in rows)
+        {
+            writer.WriteLine($"  --{row.Key.PadRight(width)}{row.Description}");
+            writer.WriteLine($"    {new string(' ', width)}Default: {row.Default}");
+        }
+
+        writer.WriteLine();
+        writer.WriteLine("  -h, --help  Show this help and exit.");
+        writer.WriteLine();
+        writer.WriteLine("Exit codes: 0 after a coordinator's shutdown or Ctrl+C; 2 for invalid options, an incompatible protocol");
+        writer.WriteLine("or a refused enrolment; 1 for an unexpected failure.");
+    }
+}

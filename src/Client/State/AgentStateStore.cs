@@ -1,0 +1,231 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Federated.Learning.Checkpoints;
+using Federated.Learning.Weights;
+
+namespace Federated.Client.State;
+
+/// <summary>
+/// The agent's crash-safe state directory: <c>state.json</c> (versioned: id, last round and task, model name and
+/// layout fingerprint), <c>local.safetensors</c> (the local model, via <see cref="ModelCheckpoint"/>) and
+/// <c>local-state.safetensors</c> (strategy state such as SCAFFOLD's c_local, named F32 tensors). Every file is
+/// written under a temporary name and renamed over the old one, so a crash leaves either the old or the new file.
+/// A corrupt or future-version file is reported and ignored (the agent id is kept when it can still be read).
+/// </summary>
+public sealed partial class AgentStateStore
+{
+    /// <summary>The state file's name.</summary>
+    public const string StateFileName = "state.json";
+
+    /// <summary>The local model's file name.</summary>
+    public const string ModelFileName = "local.safetensors";
+
+    /// <summary>The strategy state's file name.</summary>
+    public const string LocalStateFileName = "local-state.safetensors";
+
+    private readonly ILogger _logger;
+
+    /// <summary>Uses <paramref name="directory"/> (created on the first write).</summary>
+    public AgentStateStore(string directory, ILogger<AgentStateStore> logger)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ArgumentNullException.ThrowIfNull(logger);
+        Directory = Path.GetFullPath(directory);
+        _logger = logger;
+    }
+
+    /// <summary>The state directory (absolute).</summary>
+    public string Directory { get; }
+
+    /// <summary>Path of <c>state.json</c>.</summary>
+    public string StatePath => Path.Combine(Directory, StateFileName);
+
+    /// <summary>Path of the local model.</summary>
+    public string ModelPath => Path.Combine(Directory, ModelFileName);
+
+    /// <summary>Path of the strategy state.</summary>
+    public string LocalStatePath => Path.Combine(Directory, LocalStateFileName);
+
+    /// <summary>Reads <c>state.json</c>; a missing file gives a fresh state, a corrupt or future one a warning and a fresh state that keeps a readable agent id.</summary>
+    public AgentState Load()
+    {
+        var path = StatePath;
+        if (!File.Exists(path))
+        {
+            return new AgentState();
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (IOException e)
+        {
+            ClientStateLog.StateUnreadable(_logger, path, e.Message);
+            return new AgentState();
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            ClientStateLog.StateUnreadable(_logger, path, e.Message);
+            return new AgentState();
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var root = document.RootElement;
+            var version = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : -1;
+            if (version != AgentState.CurrentVersion)
+            {
+                var id = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("agentId", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
+                ClientStateLog.StateUnsupported(_logger, path, version, AgentState.CurrentVersion, id is not null);
+                return new AgentState { AgentId = NullIfEmpty(id) };
+            }
+
+            var state = root.Deserialize(AgentStateJsonContext.Default.AgentState) ?? new AgentState();
+            return state with { AgentId = NullIfEmpty(state.AgentId) };
+        }
+        catch (JsonException e)
+        {
+            var match = AgentIdPattern().Match(text);
+            var id = match.Success ? match.Groups[1].Value : null;
+            ClientStateLog.StateCorrupt(_logger, path, e.Message, id is not null);
+            return new AgentState { AgentId = NullIfEmpty(id) };
+        }
+    }
+
+    /// <summary>Writes <c>state.json</c> atomically.</summary>
+    public void Save(AgentState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(state with { Version = AgentState.CurrentVersion }, AgentStateJsonContext.Default.AgentState);
+        WriteAtomically(StatePath, bytes);
+    }
+
+    /// <summary>Saves the local model (atomically, by <see cref="ModelCheckpoint.Save"/>).</summary>
+    public void SaveModel(ModelWeights weights, string modelName)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        System.IO.Directory.CreateDirectory(Directory);
+        ModelCheckpoint.Save(ModelPath, weights, new Dictionary<string, string>(StringComparer.Ordinal) { ["federated.model"] = modelName });
+    }
+
+    /// <summary>Loads the saved local model into <paramref name="weights"/> when its layout matches; false (with a warning when the file is bad) otherwise.</summary>
+    public bool TryLoadModel(ModelWeights weights)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        var path = ModelPath;
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        try
+        {
+            var header = SafeTensorsFile.Read(path).Metadata;
+            if (!header.TryGetValue(ModelCheckpoint.LayoutKey, out var fingerprint) || fingerprint != weights.Layout.Fingerprint)
+            {
+                return false;
+            }
+
+            ModelCheckpoint.Load(path, weights);
+            return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or KeyNotFoundException or FormatException)
+        {
+            ClientStateLog.FileIgnored(_logger, path, e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>Saves the strategy state (named float vectors) atomically; an empty state removes the file.</summary>
+    public void SaveLocalState(IReadOnlyDictionary<string, float[]> tensors)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        if (tensors.Count == 0)
+        {
+            File.Delete(LocalStatePath);
+            return;
+        }
+
+        System.IO.Directory.CreateDirectory(Directory);
+        var list = tensors.OrderBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => SafeTensor.FromSingles(t.Key, [t.Value.LongLength], t.Value))
+            .ToList();
+        SafeTensorsFile.Write(LocalStatePath, list, new Dictionary<string, string>(StringComparer.Ordinal) { ["federated.state.version"] = "1" });
+    }
+
+    /// <summary>Reads the strategy state; a missing file gives an empty one, a corrupt one a warning and an empty one.</summary>
+    public Dictionary<string, float[]> LoadLocalState()
+    {
+        var result = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        var path = LocalStatePath;
+        if (!File.Exists(path))
+        {
+            return result;
+        }
+
+        try
+        {
+            foreach (var tensor in SafeTensorsFile.Read(path).Tensors)
+            {
+                result[tensor.Name] = tensor.ToSingles();
+            }
+
+            return result;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or ArgumentException or FormatException)
+        {
+            ClientStateLog.FileIgnored(_logger, path, e.Message);
+            return new Dictionary<string, float[]>(StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>Writes <paramref name="bytes"/> to a temporary file next to <paramref name="path"/>, flushes it to disk and renames it over <paramref name="path"/>.</summary>
+    public static void WriteAtomically(string path, ReadOnlySpan<byte> bytes)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        System.IO.Directory.CreateDirectory(directory);
+        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+        }
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    [GeneratedRegex("\"agentId\"\\s*:\\s*\"([^\"\\\\\\s]{1,128})\"")]
+    private static partial Regex AgentIdPattern();
+}
+
+/// <summary>Log messages of the state store.</summary>
+internal static partial class ClientStateLog
+{
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Warning, Message = "State file {Path} is corrupt ({Reason}); starting with fresh state (agent id kept: {KeptId})")]
+    public static partial void StateCorrupt(ILogger logger, string path, string reason, bool keptId);
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "State file {Path} has version {Version}, this agent reads version {Supported}; starting with fresh state (agent id kept: {KeptId})")]
+    public static partial void StateUnsupported(ILogger logger, string path, int version, int supported, bool keptId);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "State file {Path} could not be read ({Reason}); starting with fresh state")]
+    public static partial void StateUnreadable(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "Ignoring state file {Path}: {Reason}")]
+    public static partial void FileIgnored(ILogger logger, string path, string reason);
+}

@@ -1,0 +1,88 @@
+using Federated.Client.Hosting;
+using Federated.Learning.Data;
+using Federated.Learning.Data.Partitioning;
+using static TorchSharp.torch;
+
+namespace Federated.Client.Training;
+
+/// <summary>Loads the agent's share of the data set once: source → partition → optional cap → tensors on the device.</summary>
+public static class LocalDataLoader
+{
+    /// <summary>The sample shape of the synthetic source.</summary>
+    public static IReadOnlyList<int> SyntheticSampleShape { get; } = [1, 28, 28];
+
+    /// <summary>Opens the configured source (IDX files or synthetic images), before partitioning.</summary>
+    public static ILabelledSource OpenSource(ClientDataOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.IsSynthetic
+            ? SyntheticImages.Create(options.SyntheticCount, SyntheticSampleShape, options.SyntheticClasses, unchecked((int)options.Seed))
+            : IdxImageSource.LoadSplit(options.Directory, options.Split);
+    }
+
+    /// <summary>The sample indices of this agent's partition, capped at <see cref="ClientDataOptions.MaxExamples"/>.</summary>
+    /// <exception cref="InvalidOperationException">The partition is empty.</exception>
+    public static int[] SelectIndices(ILabelledSource source, ClientDataOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        var partition = Partitioners.Parse(options.Partition).Split(source.Labels, source.NumClasses, options.Clients, (ulong)options.Seed);
+        var indices = partition.ClientIndices[options.Index];
+        if (options.MaxExamples > 0 && indices.Length > options.MaxExamples)
+        {
+            indices = indices[..options.MaxExamples];
+        }
+
+        if (indices.Length == 0)
+        {
+            throw new InvalidOperationException(
+                $"Partition {options.Index} of {options.Clients} ('{options.Partition}', seed {options.Seed}) of {source.Name} holds no examples; choose another partition spec or fewer clients.");
+        }
+
+        return indices;
+    }
+
+    /// <summary>Loads, partitions and materialises the local data on <paramref name="device"/>.</summary>
+    public static TensorDataset Load(ClientDataOptions options, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var source = OpenSource(options);
+        var indices = SelectIndices(source, options);
+        var local = new IndexedSource(source, indices, $"{source.Name}[{options.Partition} {options.Index}/{options.Clients}]");
+        return TensorDataset.Materialize(local, options.GetNormalization(), device, source.NumClasses);
+    }
+}
+
+/// <summary>A view of some samples of another source, so that only the agent's share becomes tensors.</summary>
+internal sealed class IndexedSource : ILabelledSource
+{
+    private readonly ILabelledSource _source;
+    private readonly int[] _indices;
+    private readonly int[] _labels;
+
+    public IndexedSource(ILabelledSource source, int[] indices, string name)
+    {
+        _source = source;
+        _indices = indices;
+        var all = source.Labels;
+        _labels = new int[indices.Length];
+        for (var i = 0; i < indices.Length; i++)
+        {
+            _labels[i] = all[indices[i]];
+        }
+
+        Name = name;
+    }
+
+    public string Name { get; }
+
+    public int Count => _indices.Length;
+
+    public int NumClasses => _source.NumClasses;
+
+    public IReadOnlyList<int> SampleShape => _source.SampleShape;
+
+    public ReadOnlySpan<int> Labels => _labels;
+
+    public void CopyFeatures(int index, Span<float> destination) => _source.CopyFeatures(_indices[index], destination);
+}

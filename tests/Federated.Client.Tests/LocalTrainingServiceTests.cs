@@ -1,0 +1,85 @@
+using Federated.Client.Hosting;
+using Federated.Client.State;
+using Federated.Client.Training;
+using Federated.Learning.Models;
+using Federated.Learning.Runtime;
+using Federated.Learning.Training;
+using Federated.Learning.Weights;
+using Federated.Protocol.Transfers;
+using Federated.Protocol.V1;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+
+namespace Federated.Client.Tests;
+
+public sealed class LocalTrainingServiceTests
+{
+    [Fact]
+    public void TrainingConfig_MapsOntoTrainingOptions()
+    {
+        var options = LocalTrainingService.ToTrainingOptions(new TrainingConfig { Epochs = 2, BatchSize = 16, Optimizer = "AdamW", LearningRate = 0.003, WeightDecay = 0.01, GradientClipNorm = 1, Seed = 9 });
+        Assert.Equal(2, options.Epochs);
+        Assert.Equal(16, options.BatchSize);
+        Assert.Equal(OptimizerKind.AdamW, options.Optimizer);
+        Assert.Equal(0.003, options.LearningRate);
+        Assert.Equal(9, options.Seed);
+        Assert.Equal(new TrainingOptions(), LocalTrainingService.ToTrainingOptions(new TrainingConfig()));
+        Assert.Throws<ArgumentException>(() => LocalTrainingService.ToTrainingOptions(new TrainingConfig { Optimizer = "lbfgs" }));
+    }
+
+    [Fact]
+    public void Train_UploadsTheDelta_AndPersistsState()
+    {
+        using var dir = new TempDirectory();
+        var store = new AgentStateStore(dir.Path, NullLogger<AgentStateStore>.Instance);
+        var data = LocalDataLoader.Load(new ClientDataOptions { Source = "synthetic", SyntheticCount = 400, Clients = 4, Index = 1, MaxExamples = 64 }, torch.CPU);
+        using var service = new LocalTrainingService(data, ComputeContext.Cpu, store, new AgentState { AgentId = "a" }, NullLogger.Instance, TimeProvider.System);
+
+        using var reference = ModelFactory.Create("mlp", ModelShape.FromSample(data.SampleShape, data.NumClasses), torch.CPU, seed: 3);
+        var referenceWeights = new ModelWeights(reference);
+        var global = referenceWeights.Flatten();
+        var payload = new Payload { LayoutFingerprint = referenceWeights.Layout.Fingerprint };
+        PayloadCodec.AddDense(payload, PayloadCodec.ModelTensor, global);
+        var task = new TrainTask
+        {
+            TaskId = "t1",
+            Round = 4,
+            ModelName = "mlp",
+            LayoutFingerprint = referenceWeights.Layout.Fingerprint,
+            Training = new TrainingConfig { Epochs = 1, BatchSize = 16, Optimizer = "sgd", LearningRate = 0.1, Seed = 1 },
+        };
+
+        var outcome = service.Train(task, Google.Protobuf.MessageExtensions.ToByteArray(payload), "a-t1", 4096, CancellationToken.None);
+        Assert.Equal(4, outcome.Report.Steps);
+        Assert.True(outcome.Update.ChunkCount > 1);
+        var update = PayloadCodec.Parse(outcome.Update.Bytes, referenceWeights.Layout.Fingerprint);
+        var delta = PayloadCodec.ReadDense(update, PayloadCodec.ModelTensor, referenceWeights.Layout.TotalLength);
+        Assert.Contains(delta, d => d != 0);
+        Assert.Equal("a-t1", outcome.Update.TransferId);
+
+        service.Persist(new AgentState { AgentId = "a", LastRound = 4, LastTaskId = "t1" });
+        var state = store.Load();
+        Assert.Equal(4, state.LastRound);
+        Assert.Equal("mlp", state.ModelName);
+        Assert.Equal(referenceWeights.Layout.Fingerprint, state.LayoutFingerprint);
+        Assert.True(File.Exists(store.ModelPath));
+
+        var evaluation = service.Evaluate(new EvaluateTask { TaskId = "e1", Round = 4, ModelName = "mlp", LayoutFingerprint = referenceWeights.Layout.Fingerprint },
+            Google.Protobuf.MessageExtensions.ToByteArray(payload));
+        Assert.Equal(64, evaluation.Samples);
+    }
+
+    [Fact]
+    public void FingerprintMismatch_FailsWithAClearError()
+    {
+        using var dir = new TempDirectory();
+        var store = new AgentStateStore(dir.Path, NullLogger<AgentStateStore>.Instance);
+        var data = LocalDataLoader.Load(new ClientDataOptions { Source = "synthetic", SyntheticCount = 40 }, torch.CPU);
+        using var service = new LocalTrainingService(data, ComputeContext.Cpu, store, new AgentState(), NullLogger.Instance, TimeProvider.System);
+        var payload = new Payload { LayoutFingerprint = "feedface" };
+        PayloadCodec.AddDense(payload, PayloadCodec.ModelTensor, new float[10]);
+        var task = new TrainTask { TaskId = "t", Round = 1, ModelName = "mlp", LayoutFingerprint = "feedface" };
+        var e = Assert.Throws<InvalidOperationException>(() => service.Train(task, Google.Protobuf.MessageExtensions.ToByteArray(payload), "x", 4096, CancellationToken.None));
+        Assert.Contains("feedface", e.Message, StringComparison.Ordinal);
+    }
+}
