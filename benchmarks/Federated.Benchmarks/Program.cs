@@ -10,6 +10,8 @@ using Federated.Learning.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
 
+NativeRuntime.TuneProcess();
+
 // Usage: federated-bench [--data DIR] [--threads N] [--repeats N] [--out FILE]
 var settings = BenchSettings.Parse(args);
 if (settings is null)

@@ -3,7 +3,7 @@ using Federated.Learning.Runtime;
 using Federated.Simulations.Baseline;
 using Federated.Simulations.Launch;
 
-NativeRuntime.Initialize();
+NativeRuntime.TuneProcess();
 var root = new RootCommand("Federated simulations: many clients on one machine running the real client code, and the centralised baseline they are compared with.")
 {
     BaselineCommand.Create(),

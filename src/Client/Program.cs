@@ -8,7 +8,7 @@ if (OptionsHelp.IsRequested(args))
     return 0;
 }
 
-NativeRuntime.Initialize();
+NativeRuntime.TuneProcess();
 // appsettings.json ships next to the binary; relative paths in settings (StateDirectory) still resolve against the working directory.
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 ClientConfiguration.AddClientSources(builder.Configuration, args);

@@ -9,7 +9,7 @@ if (args.Any(a => a is "--help" or "-h" or "-?"))
     return 0;
 }
 
-NativeRuntime.Initialize();
+NativeRuntime.TuneProcess();
 try
 {
     var builder = WebApplication.CreateBuilder(args);

@@ -25,11 +25,17 @@ internal static class LaunchCommand
         var agentThreads = new Option<int>("--agent-threads") { Description = "libtorch threads per agent process.", DefaultValueFactory = _ => 1 };
         var deadline = new Option<double>("--deadline") { Description = "Round deadline in seconds.", DefaultValueFactory = _ => 600 };
         var seed = new Option<long>("--seed") { Description = "Run seed.", DefaultValueFactory = _ => 1 };
+        var extra = new Option<string[]>("--set")
+        {
+            Description = "Extra coordinator or client settings, e.g. --set Coordinator:Evaluation:BatchSize=128 --set Client:Threads=2 (repeatable).",
+            AllowMultipleArgumentsPerToken = false,
+            DefaultValueFactory = _ => [],
+        };
         var output = new Option<DirectoryInfo>("--out") { Description = "Run directory (state, logs, rounds.csv, summary.md).", DefaultValueFactory = _ => new DirectoryInfo("runs/launch") };
 
         var command = new Command("launch", "Start a coordinator and N agent processes on 127.0.0.1 and run real federated rounds over gRPC.")
         {
-            agents, rounds, partition, maxExamples, model, strategy, optimizer, learningRate, epochs, batchSize, data, agentThreads, deadline, seed, output,
+            agents, rounds, partition, maxExamples, model, strategy, optimizer, learningRate, epochs, batchSize, data, agentThreads, deadline, seed, extra, output,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -50,6 +56,7 @@ internal static class LaunchCommand
                     AgentThreads: result.GetValue(agentThreads),
                     DeadlineSeconds: result.GetValue(deadline),
                     Seed: result.GetValue(seed),
+                    Extra: result.GetValue(extra) ?? [],
                     OutputDirectory: result.GetValue(output)!.FullName);
                 settings.Validate();
                 return await new ProcessLauncher(settings, Console.Out).RunAsync(cancellationToken).ConfigureAwait(false);
@@ -80,6 +87,7 @@ internal sealed record LaunchSettings(
     int AgentThreads,
     double DeadlineSeconds,
     long Seed,
+    IReadOnlyList<string> Extra,
     string OutputDirectory)
 {
     public void Validate()
@@ -90,6 +98,14 @@ internal sealed record LaunchSettings(
         }
 
         Learning.Data.Partitioning.Partitioners.Parse(Partition);
+        foreach (var setting in Extra)
+        {
+            if (setting.IndexOf('=', StringComparison.Ordinal) <= 0 || !(setting.StartsWith("Coordinator:", StringComparison.Ordinal) || setting.StartsWith("Client:", StringComparison.Ordinal)))
+            {
+                throw new ArgumentException($"--set takes Coordinator:Key=Value or Client:Key=Value, not '{setting}'.");
+            }
+        }
+
         if (!Directory.Exists(DataDirectory))
         {
             throw new ArgumentException($"Data directory '{DataDirectory}' does not exist: install dataset-fashion-mnist or pass --data.");

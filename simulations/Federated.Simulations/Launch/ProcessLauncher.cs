@@ -61,6 +61,7 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
                 "--Coordinator:Training:LearningRate", settings.LearningRate.ToString(inv),
                 "--Coordinator:Evaluation:Directory", settings.DataDirectory,
                 "--Coordinator:WaitForAgentsSeconds", "300",
+                .. ExtraSettings("Coordinator:"),
             ]);
             await WaitForCoordinatorAsync(address, coordinator, cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < settings.Agents; i++)
@@ -79,6 +80,7 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
                     "--Client:Data:Index", i.ToString(inv),
                     "--Client:Data:Seed", settings.Seed.ToString(inv),
                     "--Client:Data:MaxExamples", settings.MaxExamples.ToString(inv),
+                    .. ExtraSettings("Client:"),
                 ]);
             }
 
@@ -123,6 +125,9 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
             }
         }
     }
+
+    private IEnumerable<string> ExtraSettings(string prefix) =>
+        settings.Extra.Where(s => s.StartsWith(prefix, StringComparison.Ordinal)).Select(s => "--" + s);
 
     private Process Start(string dll, string name, IReadOnlyList<string> arguments)
     {

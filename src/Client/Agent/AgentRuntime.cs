@@ -1,3 +1,4 @@
+using Federated.Learning.Runtime;
 using Federated.Client.Hosting;
 using Federated.Client.State;
 using Federated.Client.Training;
@@ -6,8 +7,11 @@ using Federated.Protocol.V1;
 namespace Federated.Client.Agent;
 
 /// <summary>What outlives a session: identity, persisted state, local data and model, capabilities.</summary>
-internal sealed class AgentRuntime(ClientOptions options, string agentId, AgentState state, AgentStateStore store, LocalTrainingService training, Capabilities capabilities)
+internal sealed class AgentRuntime(ClientOptions options, string agentId, AgentState state, AgentStateStore store, LocalTrainingService training, Capabilities capabilities, TorchThread torch)
 {
+    /// <summary>The one thread that runs this agent's tensor work (warm libtorch state between rounds).</summary>
+    public TorchThread Torch { get; } = torch;
+
     public ClientOptions Options { get; } = options;
 
     public string AgentId { get; set; } = agentId;

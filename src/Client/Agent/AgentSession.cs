@@ -221,7 +221,7 @@ internal sealed class AgentSession : IDisposable
 
             var transferId = $"{_runtime.AgentId}-{task.TaskId}";
             var service = _runtime.Training;
-            var outcome = await Task.Run(() => service.Train(task, bytes, transferId, _chunkBytes, cancellationToken), cancellationToken);
+            var outcome = await _runtime.Torch.RunAsync(() => service.Train(task, bytes, transferId, _chunkBytes, cancellationToken), cancellationToken);
 
             started = _time.GetTimestamp();
             await _transfers.UploadAsync(outcome.Update, outcome.Update.ToUploadHeader(task.TaskId, task.Round), cancellationToken);
@@ -271,7 +271,7 @@ internal sealed class AgentSession : IDisposable
         {
             var bytes = await _transfers.DownloadAsync(task.Model, cancellationToken);
             var service = _runtime.Training;
-            var evaluation = await Task.Run(() => service.Evaluate(task, bytes), cancellationToken);
+            var evaluation = await _runtime.Torch.RunAsync(() => service.Evaluate(task, bytes), cancellationToken);
             AgentLog.EvaluateDone(_logger, task.TaskId, task.Round, evaluation.Samples, evaluation.Loss, evaluation.Accuracy);
             return new TaskResult
             {
@@ -304,7 +304,7 @@ internal sealed class AgentSession : IDisposable
         var service = _runtime.Training;
         try
         {
-            await Task.Run(() => service.Persist(state), cancellationToken);
+            await _runtime.Torch.RunAsync(() => service.Persist(state), cancellationToken);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -25,6 +25,15 @@ public sealed class AgentWorker(
     TimeProvider time,
     ILogger<AgentWorker> logger) : BackgroundService
 {
+    private readonly TorchThread _torch = new("federated-agent-torch");
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        base.Dispose();
+        _torch.Dispose();
+    }
+
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -32,7 +41,7 @@ public sealed class AgentWorker(
         AgentRuntime runtime;
         try
         {
-            runtime = await Task.Run(Initialize, stoppingToken);
+            runtime = await _torch.RunAsync(Initialize, stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -111,7 +120,7 @@ public sealed class AgentWorker(
                 },
             };
             var training = new LocalTrainingService(data, compute, store, state, logger, time);
-            return new AgentRuntime(o, agentId, state, store, training, capabilities);
+            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch);
         }
         catch
         {

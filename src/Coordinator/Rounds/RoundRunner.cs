@@ -315,7 +315,7 @@ public sealed partial class RoundRunner(
         transfers.PurgeUploads(round);
 
         var evaluateStarted = Stopwatch.GetTimestamp();
-        var evaluation = server.Evaluate(global);
+        var evaluation = await server.EvaluateAsync(global, stoppingToken).ConfigureAwait(false);
         var evaluateSeconds = Stopwatch.GetElapsedTime(evaluateStarted).TotalSeconds;
 
         var counts = transfers.TakeCounters().Where(kv => selected.Contains(kv.Key)).Select(kv => kv.Value).ToList();

@@ -16,6 +16,7 @@ public sealed class ServerModel : IDisposable
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly TensorDataset? _evaluation;
     private readonly int _evaluationBatch;
+    private readonly TorchThread _torch = new("federated-coordinator-torch");
 
     /// <summary>Builds the model and loads the evaluation data named by the options.</summary>
     public ServerModel(IOptions<CoordinatorOptions> options)
@@ -67,21 +68,25 @@ public sealed class ServerModel : IDisposable
     /// <summary>Samples in the evaluation set (0 when there is none).</summary>
     public int EvaluationSamples => _evaluation?.Count ?? 0;
 
-    /// <summary>Evaluates <paramref name="global"/> on the held-out data; null when there is none.</summary>
-    public EvaluationResult? Evaluate(ReadOnlySpan<float> global)
+    /// <summary>Evaluates <paramref name="global"/> on the held-out data (on the coordinator's torch thread); null when there is none.</summary>
+    public Task<EvaluationResult?> EvaluateAsync(float[] global, CancellationToken cancellationToken = default)
     {
         if (_evaluation is null)
         {
-            return null;
+            return Task.FromResult<EvaluationResult?>(null);
         }
 
-        Weights.Load(global);
-        return Evaluator.Evaluate(_model, _evaluation, _evaluationBatch);
+        return _torch.RunAsync<EvaluationResult?>(() =>
+        {
+            Weights.Load(global);
+            return Evaluator.Evaluate(_model, _evaluation, _evaluationBatch);
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
+        _torch.Dispose();
         _model.Dispose();
         _evaluation?.Dispose();
     }
