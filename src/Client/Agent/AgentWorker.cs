@@ -99,6 +99,7 @@ public sealed class AgentWorker(
         var data = LocalDataLoader.Load(o.Data, compute.Device);
         try
         {
+            Federated.Learning.Training.Warmup.Run(data);
             if (logger.IsEnabled(LogLevel.Information))
             {
                 var histogram = string.Join(' ', data.LabelHistogram());

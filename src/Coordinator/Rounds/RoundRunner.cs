@@ -98,6 +98,12 @@ public sealed partial class RoundRunner(
             firstRound = 1;
             runId = $"run-{Guid.NewGuid():N}"[..16];
             LogStarted(logger, runId, server.ModelName, layout.TotalLength, strategy.Name, server.Compute.Description);
+
+            // Round 0, as in Flower: the initial model's held-out metrics (this also warms the evaluation thread).
+            if (await server.EvaluateAsync(global, stoppingToken).ConfigureAwait(false) is { } initial)
+            {
+                LogInitialEvaluation(logger, initial.Accuracy, initial.Loss);
+            }
         }
 
         status.RunId = runId;
@@ -490,6 +496,9 @@ public sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1110, Level = LogLevel.Information, Message = "Run {RunId} finished after {Rounds} rounds (global {Checksum})")]
     private static partial void LogFinished(ILogger logger, string runId, int rounds, string checksum);
+
+    [LoggerMessage(EventId = 1112, Level = LogLevel.Information, Message = "Round 0 (initial model): test accuracy {Accuracy:P2}, loss {Loss:F4}")]
+    private static partial void LogInitialEvaluation(ILogger logger, double accuracy, double loss);
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Critical, Message = "The run stopped: {Reason}")]
     private static partial void LogRunFailed(ILogger logger, string reason, Exception exception);
