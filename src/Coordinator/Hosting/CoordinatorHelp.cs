@@ -41,6 +41,10 @@ internal static class CoordinatorHelp
           --Coordinator:Evaluation:Split           Split to evaluate on (default test).
           --Coordinator:Evaluation:Normalization   fashion-mnist | mnist | none (default fashion-mnist).
           --Coordinator:Evaluation:Threads         libtorch threads for evaluation (default 0 = all cores).
+          --Coordinator:FederatedEvaluation:Fraction  Agents asked to evaluate each round's model (default 0 = off).
+          --Coordinator:FederatedEvaluation:MinAgents Fewest agents asked (default 1).
+          --Coordinator:FederatedEvaluation:EveryRounds  Evaluate every N rounds (default 1).
+          --Coordinator:FederatedEvaluation:DeadlineSeconds  Wait this long for evaluation results (default 120).
           --Coordinator:ChunkBytes                 Transfer chunk size (default 1048576).
           --Coordinator:MaxPayloadBytes            Largest accepted update (default 1 GiB).
           --Coordinator:MaxReceiveMessageBytes     gRPC receive limit (default 4 MiB; a chunk must fit).

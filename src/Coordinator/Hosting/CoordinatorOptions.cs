@@ -77,6 +77,9 @@ public sealed class CoordinatorOptions
     /// <summary>Server-side evaluation data; none when <see cref="EvaluationSettings.Source"/> is <c>none</c>.</summary>
     public EvaluationSettings Evaluation { get; set; } = new();
 
+    /// <summary>Optional federated evaluation: agents evaluate the new global model on their own data.</summary>
+    public FederatedEvaluationSettings FederatedEvaluation { get; set; } = new();
+
     /// <summary>Bytes per transfer chunk (models and updates move in chunks of this size).</summary>
     [Range(16 * 1024, 64 * 1024 * 1024)]
     public int ChunkBytes { get; set; } = 1024 * 1024;
@@ -177,4 +180,24 @@ public sealed class EvaluationSettings
     /// <summary>libtorch threads for evaluation; 0 = libtorch default.</summary>
     [Range(0, 1024)]
     public int Threads { get; set; }
+}
+
+/// <summary>Federated evaluation on agents after aggregation (Flower's <c>configure_evaluate</c>).</summary>
+public sealed class FederatedEvaluationSettings
+{
+    /// <summary>Fraction of connected agents asked to evaluate; 0 turns federated evaluation off.</summary>
+    [Range(0.0, 1.0)]
+    public double Fraction { get; set; }
+
+    /// <summary>Fewest agents asked (when the fraction is positive).</summary>
+    [Range(1, 1_000_000)]
+    public int MinAgents { get; set; } = 1;
+
+    /// <summary>Evaluate every this many rounds.</summary>
+    [Range(1, 1_000_000)]
+    public int EveryRounds { get; set; } = 1;
+
+    /// <summary>Seconds to wait for evaluation results.</summary>
+    [Range(0.1, 24 * 3600.0)]
+    public double DeadlineSeconds { get; set; } = 120;
 }

@@ -324,6 +324,7 @@ public sealed partial class RoundRunner(
         var evaluation = await server.EvaluateAsync(global, stoppingToken).ConfigureAwait(false);
         var evaluateSeconds = Stopwatch.GetElapsedTime(evaluateStarted).TotalSeconds;
 
+        var federated = await FederatedEvaluateAsync(runId, round, global, stoppingToken).ConfigureAwait(false);
         var counts = transfers.TakeCounters().Where(kv => selected.Contains(kv.Key)).Select(kv => kv.Value).ToList();
         var wall = time.GetElapsedTime(started).TotalSeconds;
         var row = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -350,6 +351,14 @@ public sealed partial class RoundRunner(
             ["peak_rss_mb"] = Inv(PeakRssMegabytes(), "F1"),
             ["global_sha256"] = Checksum(global),
         };
+        if (federated is { } fe)
+        {
+            row["fed_eval_results"] = Inv(fe.Results);
+            row["fed_eval_loss"] = Inv(fe.Loss, "F5");
+            row["fed_eval_accuracy"] = Inv(fe.Accuracy, "F5");
+            row["fed_eval_s"] = Inv(fe.Seconds, "F3");
+        }
+
         foreach (var (key, value) in aggregationMetrics)
         {
             row.TryAdd("agg_" + key, Inv(value, "G6"));
@@ -376,6 +385,89 @@ public sealed partial class RoundRunner(
         AppendMetrics(row);
         LogRoundDone(logger, round, wall, accepted, failures.Count, evaluation?.Accuracy ?? double.NaN, slowestTrain);
         return global;
+    }
+
+    private sealed record FederatedEvaluation(int Results, double Loss, double Accuracy, double Seconds);
+
+    /// <summary>Asks a sample of agents to evaluate <paramref name="global"/> on their data; null when switched off.</summary>
+    private async Task<FederatedEvaluation?> FederatedEvaluateAsync(string runId, int round, float[] global, CancellationToken stoppingToken)
+    {
+        var settings = _options.FederatedEvaluation;
+        if (settings.Fraction <= 0 || round % settings.EveryRounds != 0)
+        {
+            return null;
+        }
+
+        var started = time.GetTimestamp();
+        var layout = server.Weights.Layout;
+        var available = registry.ConnectedIds().ToArray();
+        var asked = Math.Min(available.Length, Math.Max(settings.MinAgents, (int)Math.Ceiling(settings.Fraction * available.Length)));
+        new StableRandom(unchecked((ulong)_options.Seed * 1_000_003UL + (ulong)round + 0x5EED_E7A1UL)).Shuffle(available.AsSpan());
+        var payload = new Payload { LayoutFingerprint = layout.Fingerprint };
+        PayloadCodec.AddDense(payload, PayloadCodec.ModelTensor, global);
+        var sealedPayload = new SealedPayload($"{runId}-r{round}-eval", payload, _options.ChunkBytes);
+        transfers.Publish(sealedPayload);
+        var pending = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var agentId in available.Take(asked))
+        {
+            var task = new EvaluateTask { TaskId = $"e{round}-{agentId}", Round = round, Model = sealedPayload.ToRef(), ModelName = server.ModelName, LayoutFingerprint = layout.Fingerprint };
+            if (registry.TrySend(agentId, new CoordinatorMessage { Evaluate = task }))
+            {
+                pending[agentId] = task.TaskId;
+            }
+        }
+
+        double lossSum = 0, correctSum = 0;
+        long examples = 0;
+        var results = 0;
+        using (var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(settings.DeadlineSeconds), time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, deadline.Token))
+        {
+            while (pending.Count > 0)
+            {
+                RoundEvent next;
+                try
+                {
+                    next = await events.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                switch (next)
+                {
+                    case ResultReceived { Result: var result } received when pending.TryGetValue(received.AgentId, out var taskId) && taskId == result.TaskId:
+                        pending.Remove(received.AgentId);
+                        var n = result.NumExamples;
+                        if (result.Ok && n > 0 && result.Metrics.TryGetValue("eval_loss", out var loss) && result.Metrics.TryGetValue("eval_accuracy", out var accuracy)
+                            && double.IsFinite(loss) && accuracy is >= 0 and <= 1)
+                        {
+                            lossSum += loss * n;
+                            correctSum += accuracy * n;
+                            examples += n;
+                            results++;
+                        }
+                        else
+                        {
+                            LogClientFailed(logger, round, received.AgentId, $"federated evaluation failed: {(result.Ok ? "missing or invalid metrics" : result.Error)}");
+                        }
+
+                        break;
+                    case ResultReceived late:
+                        DropLate(late);
+                        break;
+                    case AgentChanged { Connected: false } gone:
+                        pending.Remove(gone.AgentId);
+                        break;
+                    default:
+                        break;
+                }
+            }
+        }
+
+        transfers.Retire(sealedPayload.TransferId);
+        return new FederatedEvaluation(results, examples > 0 ? lossSum / examples : double.NaN, examples > 0 ? correctSum / examples : double.NaN, time.GetElapsedTime(started).TotalSeconds);
     }
 
     private bool TryAccept(string agentId, TaskResult result, long length, string fingerprint, IRoundAggregator aggregator, List<ClientFailure> failures)

@@ -138,4 +138,31 @@ public sealed class RoundTests : IDisposable
         var expected = global.Select(v => v + 0.01f).ToArray();
         Assert.Equal(Coordinator.Rounds.RoundRunner.Checksum(expected), coordinator.Status.GlobalChecksum);
     }
+
+    [Fact]
+    public async Task FederatedEvaluation_AgentsMetricsAreWeightedByExamples()
+    {
+        var settings = TestCoordinator.Settings(_state, rounds: 1);
+        settings["Coordinator:FederatedEvaluation:Fraction"] = "1";
+        await using var coordinator = await TestCoordinator.StartAsync(settings);
+        await using var a = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
+        await using var b = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
+        await a.ConnectAsync();
+        await b.ConnectAsync();
+        await AnswerAsync(a, (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train);
+        await AnswerAsync(b, (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train);
+
+        var evalA = (await a.NextAsync(CoordinatorMessage.KindOneofCase.Evaluate)).Evaluate;
+        var evalB = (await b.NextAsync(CoordinatorMessage.KindOneofCase.Evaluate)).Evaluate;
+        await a.DownloadAsync(evalA.Model);
+        await a.SendResultAsync(new TaskResult { TaskId = evalA.TaskId, Round = 1, Ok = true, NumExamples = 100, Metrics = { ["eval_loss"] = 1.0, ["eval_accuracy"] = 0.5 } });
+        await b.SendResultAsync(new TaskResult { TaskId = evalB.TaskId, Round = 1, Ok = true, NumExamples = 300, Metrics = { ["eval_loss"] = 0.2, ["eval_accuracy"] = 0.9 } });
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Status.CompletedRounds == 1, TimeSpan.FromSeconds(30), "round 1");
+
+        // Weighted by examples: accuracy (100·0.5 + 300·0.9) / 400 = 0.8, loss (100·1.0 + 300·0.2) / 400 = 0.4.
+        var row = MetricsRow(1);
+        Assert.Contains("fed_eval_results=2", row);
+        Assert.Contains("fed_eval_accuracy=0.80000", row);
+        Assert.Contains("fed_eval_loss=0.40000", row);
+    }
 }

@@ -123,7 +123,15 @@ internal sealed class ScriptedAgent : IAsyncDisposable
                 chunk.Header = payload.ToUploadHeader(taskId, round);
             }
 
-            await call.RequestStream.WriteAsync(tamper is null ? chunk : tamper(chunk));
+            try
+            {
+                await call.RequestStream.WriteAsync(tamper is null ? chunk : tamper(chunk));
+            }
+            catch (RpcException)
+            {
+                // The server ended the call early (it rejected a chunk): its status is in the response.
+                return await call.ResponseAsync;
+            }
         }
 
         await call.RequestStream.CompleteAsync();
