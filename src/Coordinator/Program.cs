@@ -22,6 +22,11 @@ try
     });
     builder.Services.AddFederatedCoordinator(builder.Configuration);
     var app = builder.Build();
+
+    // Validate the settings and load the model and evaluation data before the host starts, so that a bad setting
+    // or a missing file is one sentence, not a hosting failure with a stack trace.
+    _ = app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
+    _ = app.Services.GetRequiredService<Federated.Coordinator.Rounds.ServerModel>();
     app.MapFederatedCoordinator();
     await app.RunAsync().ConfigureAwait(false);
     return Environment.ExitCode;
