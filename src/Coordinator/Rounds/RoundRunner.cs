@@ -348,7 +348,9 @@ public sealed partial class RoundRunner(
             ["down_wire_bytes_per_agent"] = Inv(counts.Count > 0 ? counts.Average(c => c.DownWire) : 0, "F0"),
             ["up_payload_bytes_per_agent"] = Inv(counts.Count > 0 ? counts.Average(c => c.UpPayload) : 0, "F0"),
             ["up_wire_bytes_per_agent"] = Inv(counts.Count > 0 ? counts.Average(c => c.UpWire) : 0, "F0"),
-            ["peak_rss_mb"] = Inv(PeakRssMegabytes(), "F1"),
+            ["down_wire_bytes_total"] = Inv(counts.Sum(c => (double)c.DownWire), "F0"),
+            ["up_wire_bytes_total"] = Inv(counts.Sum(c => (double)c.UpWire), "F0"),
+            ["peak_rss_mb"] = Inv(Learning.Runtime.ProcessMemory.PeakRssMegabytes(), "F1"),
             ["global_sha256"] = Checksum(global),
         };
         if (federated is { } fe)
@@ -534,23 +536,6 @@ public sealed partial class RoundRunner(
     /// <summary>Hex of the first 8 bytes of the SHA-256 over the vector's bytes.</summary>
     public static string Checksum(ReadOnlySpan<float> vector) =>
         Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(vector)).AsSpan(0, 8));
-
-    private static double PeakRssMegabytes()
-    {
-        if (OperatingSystem.IsLinux())
-        {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-            {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal) &&
-                    long.TryParse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture, out var kb))
-                {
-                    return kb / 1024.0;
-                }
-            }
-        }
-
-        return Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
-    }
 
     private static string Inv(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 

@@ -2,8 +2,10 @@ namespace Federated.Learning.Data;
 
 /// <summary>
 /// Learnable synthetic image data: each class has a fixed random prototype and samples are the prototype plus
-/// Gaussian noise, clipped to [0, 1]. Used by tests and for layouts whose real data sets (CIFAR, EMNIST) are not
-/// installed here.
+/// Gaussian noise, clipped to [0, 1]. The prototypes depend only on the shape and the class count — they *are* the
+/// synthetic data set — while the seed picks the samples, so a coordinator's held-out samples and its agents'
+/// training samples come from the same task. Used by tests, smoke scenarios, and layouts whose real data sets (CIFAR,
+/// EMNIST) are not installed here.
 /// </summary>
 public static class SyntheticImages
 {
@@ -13,12 +15,14 @@ public static class SyntheticImages
         ArgumentNullException.ThrowIfNull(sampleShape);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         var size = sampleShape.Aggregate(1, (a, b) => checked(a * b));
-        var random = new Random(seed);
+        var prototypeRandom = new Random(unchecked((7919 * numClasses) + (31 * size)));
         var prototypes = new float[numClasses * size];
         for (var i = 0; i < prototypes.Length; i++)
         {
-            prototypes[i] = random.NextSingle();
+            prototypes[i] = prototypeRandom.NextSingle();
         }
+
+        var random = new Random(seed);
 
         var features = new float[checked(count * size)];
         var labels = new int[count];
