@@ -2,6 +2,7 @@ using System.CommandLine;
 using Federated.Learning.Runtime;
 using Federated.Simulations.Baseline;
 using Federated.Simulations.Launch;
+using Federated.Simulations.Scenarios;
 
 NativeRuntime.TuneProcess();
 var root = new RootCommand("Federated simulations: many clients on one machine running the real client code, and the centralised baseline they are compared with.")
@@ -9,4 +10,5 @@ var root = new RootCommand("Federated simulations: many clients on one machine r
     BaselineCommand.Create(),
     LaunchCommand.Create(),
 };
+RunCommand.Attach(root);
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -59,7 +59,12 @@ internal static class LaunchCommand
                     Extra: result.GetValue(extra) ?? [],
                     OutputDirectory: result.GetValue(output)!.FullName);
                 settings.Validate();
-                return await new ProcessLauncher(settings, Console.Out).RunAsync(cancellationToken).ConfigureAwait(false);
+                if (Directory.Exists(settings.OutputDirectory))
+                {
+                    Directory.Delete(settings.OutputDirectory, recursive: true);
+                }
+
+                return await new ProcessLauncher(ProcessLauncher.ToScenario(settings), settings.Extra, settings.OutputDirectory, Console.Out).RunAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or TimeoutException)
             {

@@ -11,8 +11,32 @@ using Grpc.Net.Client;
 namespace Federated.Simulations.Launch;
 
 /// <summary>Starts the coordinator and the agents as separate processes, waits for the run, and reports.</summary>
-internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter console)
+internal sealed class ProcessLauncher(Scenarios.Scenario scenario, IReadOnlyList<string> extra, string outputDirectory, TextWriter console)
 {
+    /// <summary>The launch command's settings as a scenario (multi-process mode).</summary>
+    public static Scenarios.Scenario ToScenario(LaunchSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new Scenarios.Scenario
+        {
+            Name = "launch",
+            Clients = settings.Agents,
+            MinResults = settings.Agents,
+            Rounds = settings.Rounds,
+            Model = settings.Model,
+            Strategy = new Scenarios.StrategySection { Name = settings.Strategy },
+            Training = new Scenarios.TrainingSection { Epochs = settings.Epochs, BatchSize = settings.BatchSize, Optimizer = settings.Optimizer, LearningRate = settings.LearningRate },
+            Data = new Scenarios.DataSection { Source = "idx", Directory = settings.DataDirectory, Partition = settings.Partition, MaxExamplesPerClient = settings.MaxExamples },
+            RoundDeadlineSeconds = settings.DeadlineSeconds,
+            Seed = settings.Seed,
+            AgentThreads = settings.AgentThreads,
+            Mode = "multi-process",
+        };
+    }
+
+    private static IEnumerable<string> ToArguments(IReadOnlyDictionary<string, string> settings) =>
+        settings.SelectMany(kv => new[] { "--" + kv.Key, kv.Value });
+
     private readonly List<Process> _processes = [];
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
@@ -30,12 +54,7 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
             }
         }
 
-        if (Directory.Exists(settings.OutputDirectory))
-        {
-            Directory.Delete(settings.OutputDirectory, recursive: true);
-        }
-
-        Directory.CreateDirectory(settings.OutputDirectory);
+        Directory.CreateDirectory(outputDirectory);
         var port = FreePort();
         var address = $"http://127.0.0.1:{port}";
         var inv = CultureInfo.InvariantCulture;
@@ -43,48 +62,15 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
         try
         {
             var coordinator = Start(coordinatorDll, "coordinator",
-            [
-                "--urls", address,
-                "--Coordinator:StateDirectory", Path.Combine(settings.OutputDirectory, "coordinator"),
-                "--Coordinator:Resume", "false",
-                "--Coordinator:ExitWhenDone", "true",
-                "--Coordinator:Model", settings.Model,
-                "--Coordinator:Strategy", settings.Strategy,
-                "--Coordinator:Rounds", settings.Rounds.ToString(inv),
-                "--Coordinator:MinAvailable", settings.Agents.ToString(inv),
-                "--Coordinator:MinFit", settings.Agents.ToString(inv),
-                "--Coordinator:Seed", settings.Seed.ToString(inv),
-                "--Coordinator:RoundDeadlineSeconds", settings.DeadlineSeconds.ToString(inv),
-                "--Coordinator:Training:Epochs", settings.Epochs.ToString(inv),
-                "--Coordinator:Training:BatchSize", settings.BatchSize.ToString(inv),
-                "--Coordinator:Training:Optimizer", settings.Optimizer,
-                "--Coordinator:Training:LearningRate", settings.LearningRate.ToString(inv),
-                "--Coordinator:Evaluation:Directory", settings.DataDirectory,
-                "--Coordinator:WaitForAgentsSeconds", "300",
-                .. ExtraSettings("Coordinator:"),
-            ]);
+                ["--urls", address, .. ToArguments(FederationPlan(scenario, outputDirectory)), .. ExtraSettings("Coordinator:")]);
             await WaitForCoordinatorAsync(address, coordinator, cancellationToken).ConfigureAwait(false);
-            for (var i = 0; i < settings.Agents; i++)
+            for (var i = 0; i < scenario.Clients; i++)
             {
                 Start(clientDll, $"agent-{i}",
-                [
-                    "--Client:CoordinatorAddress", address,
-                    "--Client:AgentId", $"agent-{i:D3}",
-                    "--Client:Threads", settings.AgentThreads.ToString(inv),
-                    "--Client:Device", "cpu",
-                    "--Client:StateDirectory", Path.Combine(settings.OutputDirectory, $"agent-{i:D3}"),
-                    "--Client:Data:Source", "idx",
-                    "--Client:Data:Directory", settings.DataDirectory,
-                    "--Client:Data:Partition", settings.Partition,
-                    "--Client:Data:Clients", settings.Agents.ToString(inv),
-                    "--Client:Data:Index", i.ToString(inv),
-                    "--Client:Data:Seed", settings.Seed.ToString(inv),
-                    "--Client:Data:MaxExamples", settings.MaxExamples.ToString(inv),
-                    .. ExtraSettings("Client:"),
-                ]);
+                    [.. ToArguments(Scenarios.FederationPlan.Agent(scenario, i, address, Path.Combine(outputDirectory, $"agent-{i:D4}"))), .. ExtraSettings("Client:")]);
             }
 
-            console.WriteLine($"launch: coordinator on {address} and {settings.Agents} agents; logs in {settings.OutputDirectory}");
+            console.WriteLine($"launch: coordinator on {address} and {scenario.Clients} agents; logs in {outputDirectory}");
             await coordinator.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
             foreach (var agent in _processes.Skip(1))
             {
@@ -100,15 +86,15 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
                 }
             }
 
-            var metrics = Path.Combine(settings.OutputDirectory, "coordinator", "rounds.csv");
+            var metrics = Path.Combine(outputDirectory, "coordinator", "rounds.csv");
             if (coordinator.ExitCode != 0 || !File.Exists(metrics))
             {
-                console.WriteLine($"launch: the coordinator exited with code {coordinator.ExitCode}; see {settings.OutputDirectory}/coordinator.log");
+                console.WriteLine($"launch: the coordinator exited with code {coordinator.ExitCode}; see {outputDirectory}/coordinator.log");
                 return 1;
             }
 
             var summary = Summarize(metrics, stopwatch.Elapsed);
-            File.WriteAllText(Path.Combine(settings.OutputDirectory, "summary.md"), summary);
+            File.WriteAllText(Path.Combine(outputDirectory, "summary.md"), summary);
             console.WriteLine(summary);
             return 0;
         }
@@ -127,7 +113,10 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
     }
 
     private IEnumerable<string> ExtraSettings(string prefix) =>
-        settings.Extra.Where(s => s.StartsWith(prefix, StringComparison.Ordinal)).Select(s => "--" + s);
+        extra.Where(s => s.StartsWith(prefix, StringComparison.Ordinal)).Select(s => "--" + s);
+
+    private static Dictionary<string, string> FederationPlan(Scenarios.Scenario scenario, string outputDirectory) =>
+        Scenarios.FederationPlan.Coordinator(scenario, Path.Combine(outputDirectory, "coordinator"));
 
     private Process Start(string dll, string name, IReadOnlyList<string> arguments)
     {
@@ -140,7 +129,7 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
 
         info.Environment["DOTNET_gcServer"] = "0";
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {name}.");
-        var log = new StreamWriter(Path.Combine(settings.OutputDirectory, $"{name}.log")) { AutoFlush = true };
+        var log = new StreamWriter(Path.Combine(outputDirectory, $"{name}.log")) { AutoFlush = true };
         var gate = new Lock();
         void Write(string? line)
         {
@@ -174,7 +163,7 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
     private static async Task WaitForCoordinatorAsync(string address, Process coordinator, CancellationToken cancellationToken)
     {
         using var channel = GrpcChannel.ForAddress(address);
-        var client = new Coordinator.CoordinatorClient(channel);
+        var client = new Protocol.V1.Coordinator.CoordinatorClient(channel);
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromSeconds(120))
         {
@@ -208,7 +197,7 @@ internal sealed class ProcessLauncher(LaunchSettings settings, TextWriter consol
             "test_accuracy", "test_loss", "down_payload_bytes_per_agent", "down_wire_bytes_per_agent", "up_payload_bytes_per_agent", "up_wire_bytes_per_agent", "peak_rss_mb",
         ];
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"{settings.Agents} agents, {settings.Partition}{(settings.MaxExamples > 0 ? $" (≤ {settings.MaxExamples} samples each)" : "")}, {settings.Model}, {settings.Strategy}, {settings.Optimizer} lr {settings.LearningRate}, batch {settings.BatchSize}, {settings.Epochs} local epoch(s), {settings.Rounds} rounds; agents on {settings.AgentThreads} libtorch thread(s) each; whole launch {elapsed.TotalSeconds:F1} s");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{scenario.Clients} agents, {scenario.Data.Partition}{(scenario.Data.MaxExamplesPerClient > 0 ? $" (≤ {scenario.Data.MaxExamplesPerClient} samples each)" : "")}, {scenario.Model}, {scenario.Strategy.Name}, {scenario.Training.Optimizer} lr {scenario.Training.LearningRate}, batch {scenario.Training.BatchSize}, {scenario.Training.Epochs} local epoch(s), {scenario.Rounds} rounds; agents on {scenario.AgentThreads} libtorch thread(s) each; whole launch {elapsed.TotalSeconds:F1} s");
         text.AppendLine();
         text.AppendLine("| " + string.Join(" | ", columns) + " |");
         text.AppendLine("|" + string.Concat(columns.Select(_ => "---:|")));

@@ -1,0 +1,86 @@
+using System.Globalization;
+
+namespace Federated.Simulations.Scenarios;
+
+/// <summary>
+/// Turns a scenario into the settings of one coordinator and N agents: the same keys the shipped programs read from
+/// configuration, whether they run as hosts in this process or as separate processes.
+/// </summary>
+public static class FederationPlan
+{
+    private static string Inv(IFormattable value) => value.ToString(null, CultureInfo.InvariantCulture);
+
+    /// <summary>The coordinator's settings.</summary>
+    public static Dictionary<string, string> Coordinator(Scenario scenario, string stateDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var s = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["Coordinator:StateDirectory"] = stateDirectory,
+            ["Coordinator:Resume"] = "false",
+            ["Coordinator:ExitWhenDone"] = "true",
+            ["Coordinator:Model"] = scenario.Model,
+            ["Coordinator:NumClasses"] = Inv(scenario.Data.Source == "synthetic" ? scenario.Data.SyntheticClasses : 10),
+            ["Coordinator:Seed"] = Inv(scenario.Seed),
+            ["Coordinator:Rounds"] = Inv(scenario.Rounds),
+            ["Coordinator:Strategy"] = scenario.Strategy.Name,
+            ["Coordinator:MinAvailable"] = Inv(scenario.Clients),
+            ["Coordinator:MinFit"] = Inv(scenario.ResolvedMinResults),
+            ["Coordinator:FractionFit"] = Inv((double)scenario.ResolvedSampled / scenario.Clients),
+            ["Coordinator:RoundDeadlineSeconds"] = Inv(scenario.RoundDeadlineSeconds),
+            ["Coordinator:WaitForAgentsSeconds"] = "600",
+            ["Coordinator:Training:Epochs"] = Inv(scenario.Training.Epochs),
+            ["Coordinator:Training:BatchSize"] = Inv(scenario.Training.BatchSize),
+            ["Coordinator:Training:Optimizer"] = scenario.Training.Optimizer,
+            ["Coordinator:Training:LearningRate"] = Inv(scenario.Training.LearningRate),
+            ["Coordinator:Training:Momentum"] = Inv(scenario.Training.Momentum),
+            ["Coordinator:Training:WeightDecay"] = Inv(scenario.Training.WeightDecay),
+            ["Coordinator:Evaluation:Source"] = scenario.Data.Source,
+            ["Coordinator:Evaluation:Normalization"] = scenario.Data.Normalization,
+            ["Coordinator:FederatedEvaluation:Fraction"] = Inv(scenario.FederatedEvaluationFraction),
+            ["Coordinator:Deterministic"] = scenario.Deterministic ? "true" : "false",
+        };
+        if (scenario.Data.Source == "idx")
+        {
+            s["Coordinator:Evaluation:Directory"] = scenario.Data.ResolvedDirectory;
+        }
+
+        foreach (var (key, value) in scenario.Strategy.Options)
+        {
+            s[$"Coordinator:StrategyOptions:{key}"] = value;
+        }
+
+        return s;
+    }
+
+    /// <summary>Agent <paramref name="index"/>'s settings.</summary>
+    public static Dictionary<string, string> Agent(Scenario scenario, int index, string coordinatorAddress, string stateDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var s = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["Client:CoordinatorAddress"] = coordinatorAddress,
+            ["Client:AgentId"] = $"agent-{index:D4}",
+            ["Client:Device"] = "cpu",
+            ["Client:Threads"] = Inv(scenario.AgentThreads),
+            ["Client:StateDirectory"] = stateDirectory,
+            ["Client:ReconnectMinSeconds"] = "0.2",
+            ["Client:ReconnectMaxSeconds"] = "5",
+            ["Client:Data:Source"] = scenario.Data.Source,
+            ["Client:Data:Partition"] = scenario.Data.Partition,
+            ["Client:Data:Clients"] = Inv(scenario.Clients),
+            ["Client:Data:Index"] = Inv(index),
+            ["Client:Data:Seed"] = Inv(scenario.Seed),
+            ["Client:Data:MaxExamples"] = Inv(scenario.Data.MaxExamplesPerClient),
+            ["Client:Data:Normalization"] = scenario.Data.Normalization,
+            ["Client:Data:SyntheticCount"] = Inv(scenario.Data.SyntheticCount),
+            ["Client:Data:SyntheticClasses"] = Inv(scenario.Data.SyntheticClasses),
+        };
+        if (scenario.Data.Source == "idx")
+        {
+            s["Client:Data:Directory"] = scenario.Data.ResolvedDirectory;
+        }
+
+        return s;
+    }
+}

@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Federated.Simulations.Scenarios;
+
+/// <summary>One round of a run, as the run folder records it.</summary>
+public sealed record RoundRecord(
+    int Round,
+    double Accuracy,
+    double Loss,
+    long BytesUp,
+    long BytesDown,
+    double DurationS,
+    int Participants,
+    int Dropped,
+    double SlowestTrainS,
+    double PeakRssMb);
+
+/// <summary>Reads the coordinator's <c>rounds.csv</c> and writes the run folder's metrics, summary, plots and report.</summary>
+public static class RunReport
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>The rounds recorded so far (empty when the file does not exist yet).</summary>
+    public static IReadOnlyList<RoundRecord> ReadRounds(string roundsCsv)
+    {
+        if (!File.Exists(roundsCsv))
+        {
+            return [];
+        }
+
+        var lines = File.ReadAllLines(roundsCsv);
+        if (lines.Length < 2)
+        {
+            return [];
+        }
+
+        var header = lines[0].Split(',');
+        double Get(string[] row, string column)
+        {
+            var i = Array.IndexOf(header, column);
+            return i >= 0 && i < row.Length && double.TryParse(row[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : double.NaN;
+        }
+
+        return lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).Select(row => new RoundRecord(
+            (int)Get(row, "round"),
+            Get(row, "test_accuracy"),
+            Get(row, "test_loss"),
+            (long)Get(row, "up_wire_bytes_total"),
+            (long)Get(row, "down_wire_bytes_total"),
+            Get(row, "wall_s"),
+            (int)Get(row, "results"),
+            (int)Get(row, "failures"),
+            Get(row, "slowest_train_s"),
+            Get(row, "peak_rss_mb"))).ToList();
+    }
+
+    /// <summary>Writes metrics.csv, metrics.json, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
+    public static void Write(Scenario scenario, string runDirectory, IReadOnlyList<RoundRecord> rounds, double wallSeconds, double peakRssMb)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(rounds);
+        var csv = new StringBuilder("round,accuracy,loss,bytes_up,bytes_down,duration_s,participants,dropped,slowest_train_s\n");
+        foreach (var r in rounds)
+        {
+            csv.Append(CultureInfo.InvariantCulture, $"{r.Round},{r.Accuracy:F5},{r.Loss:F5},{r.BytesUp},{r.BytesDown},{r.DurationS:F3},{r.Participants},{r.Dropped},{r.SlowestTrainS:F3}\n");
+        }
+
+        File.WriteAllText(Path.Combine(runDirectory, "metrics.csv"), csv.ToString());
+        File.WriteAllText(Path.Combine(runDirectory, "metrics.json"), JsonSerializer.Serialize(rounds, Json));
+        var summary = new
+        {
+            Scenario = scenario.Name,
+            FinalAccuracy = rounds.Count > 0 ? rounds[^1].Accuracy : double.NaN,
+            BestAccuracy = rounds.Count > 0 ? rounds.Max(r => r.Accuracy) : double.NaN,
+            Rounds = rounds.Count,
+            WallS = Math.Round(wallSeconds, 3),
+            MeanRoundS = rounds.Count > 0 ? Math.Round(rounds.Average(r => r.DurationS), 3) : double.NaN,
+            PeakRssMb = Math.Round(peakRssMb, 1),
+            BytesUp = rounds.Sum(r => r.BytesUp),
+            BytesDown = rounds.Sum(r => r.BytesDown),
+            Dropped = rounds.Sum(r => r.Dropped),
+        };
+        File.WriteAllText(Path.Combine(runDirectory, "summary.json"), JsonSerializer.Serialize(summary, Json));
+
+        var x = rounds.Select(r => (double)r.Round).ToArray();
+        Plot(Path.Combine(runDirectory, "accuracy.png"), "Test accuracy per round", "accuracy", x, rounds.Select(r => r.Accuracy).ToArray());
+        Plot(Path.Combine(runDirectory, "loss.png"), "Test loss per round", "loss", x, rounds.Select(r => r.Loss).ToArray());
+        Plot(Path.Combine(runDirectory, "bytes.png"), "Bytes per round (MB)", "MB", x,
+            rounds.Select(r => r.BytesUp / 1e6).ToArray(), "up", rounds.Select(r => r.BytesDown / 1e6).ToArray(), "down");
+
+        var report = new StringBuilder();
+        report.AppendLine(CultureInfo.InvariantCulture, $"# {scenario.Name}");
+        report.AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture,
+            $"{scenario.Clients} clients ({scenario.ResolvedSampled} sampled per round), {scenario.Data.Source} data partitioned `{scenario.Data.Partition}`, model `{scenario.Model}`, strategy `{scenario.Strategy.Name}`, " +
+            $"{scenario.Training.Optimizer} lr {scenario.Training.LearningRate} momentum {scenario.Training.Momentum}, batch {scenario.Training.BatchSize}, {scenario.Training.Epochs} local epoch(s), {scenario.Rounds} rounds, seed {scenario.Seed}, mode {scenario.Mode}.");
+        report.AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture, $"- final accuracy: **{summary.FinalAccuracy:P2}** (best {summary.BestAccuracy:P2})");
+        report.AppendLine(CultureInfo.InvariantCulture, $"- wall time: {wallSeconds:F1} s ({summary.MeanRoundS:F2} s a round on average); peak RSS {peakRssMb:F0} MB");
+        report.AppendLine(CultureInfo.InvariantCulture, $"- bytes up / down: {summary.BytesUp / 1e6:F1} / {summary.BytesDown / 1e6:F1} MB; dropped results: {summary.Dropped}");
+        report.AppendLine();
+        report.AppendLine("| round | accuracy | loss | participants | dropped | duration s | slowest training s | up MB | down MB |");
+        report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rounds)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round} | {r.Accuracy:P2} | {r.Loss:F4} | {r.Participants} | {r.Dropped} | {r.DurationS:F2} | {r.SlowestTrainS:F2} | {r.BytesUp / 1e6:F2} | {r.BytesDown / 1e6:F2} |");
+        }
+
+        report.AppendLine();
+        report.AppendLine("![accuracy](accuracy.png) ![loss](loss.png) ![bytes](bytes.png)");
+        File.WriteAllText(Path.Combine(runDirectory, "report.md"), report.ToString());
+    }
+
+    private static void Plot(string path, string title, string yLabel, double[] x, double[] y, string? label = null, double[]? y2 = null, string? label2 = null)
+    {
+        var plot = new ScottPlot.Plot();
+        var first = plot.Add.Scatter(x, y);
+        if (label is not null)
+        {
+            first.LegendText = label;
+        }
+
+        if (y2 is not null)
+        {
+            var second = plot.Add.Scatter(x, y2);
+            second.LegendText = label2 ?? "";
+            plot.ShowLegend();
+        }
+
+        plot.Title(title);
+        plot.XLabel("round");
+        plot.YLabel(yLabel);
+        plot.SavePng(path, 640, 400);
+    }
+}

@@ -1,0 +1,255 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Federated.Learning.Data.Partitioning;
+using Federated.Learning.Models;
+using Federated.Learning.Strategies;
+
+namespace Federated.Simulations.Scenarios;
+
+/// <summary>
+/// A simulation scenario, read from JSON (camelCase keys; an unknown key is an error). Later capabilities add their
+/// own sections here (attackers, compression, privacy, secure aggregation, task streams).
+/// </summary>
+public sealed class Scenario
+{
+    /// <summary>A short name for reports.</summary>
+    public string Name { get; set; } = "scenario";
+
+    /// <summary>Where the clients' data comes from and how it is split.</summary>
+    public DataSection Data { get; set; } = new();
+
+    /// <summary>Clients in the federation.</summary>
+    public int Clients { get; set; } = 4;
+
+    /// <summary>Clients asked to train each round (0 = all).</summary>
+    public int SampledPerRound { get; set; }
+
+    /// <summary>Fewest results a round may aggregate (0 = half the sampled clients, at least 1).</summary>
+    public int MinResults { get; set; }
+
+    /// <summary>Model architecture: mlp, cnn, simple-cnn, resnet8.</summary>
+    public string Model { get; set; } = "cnn";
+
+    /// <summary>The strategy and its options.</summary>
+    public StrategySection Strategy { get; set; } = new();
+
+    /// <summary>Local training each round.</summary>
+    public TrainingSection Training { get; set; } = new();
+
+    /// <summary>Rounds to run.</summary>
+    public int Rounds { get; set; } = 3;
+
+    /// <summary>Seconds a round waits for results.</summary>
+    public double RoundDeadlineSeconds { get; set; } = 600;
+
+    /// <summary>Seed for the partition, the initial model, sampling and local training.</summary>
+    public long Seed { get; set; } = 1;
+
+    /// <summary><c>in-process</c> (agents as hosts in this process, real gRPC on loopback) or <c>multi-process</c> (one process per agent).</summary>
+    public string Mode { get; set; } = "in-process";
+
+    /// <summary>libtorch threads per agent (agents share the machine's cores).</summary>
+    public int AgentThreads { get; set; } = 1;
+
+    /// <summary>Sum results in agent-id order, so the same seed gives the same model whatever the arrival order.</summary>
+    public bool Deterministic { get; set; }
+
+    /// <summary>Fraction of agents asked to evaluate each new global model on their own data (0 = off).</summary>
+    public double FederatedEvaluationFraction { get; set; }
+
+    /// <summary>Reads and validates <paramref name="path"/>.</summary>
+    /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
+    public static Scenario Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ScenarioException($"Scenario file '{path}' does not exist.");
+        }
+
+        Scenario? scenario;
+        try
+        {
+            scenario = JsonSerializer.Deserialize<Scenario>(File.ReadAllText(path), ReadOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new ScenarioException($"Scenario '{path}': {e.Message}", e);
+        }
+
+        if (scenario is null)
+        {
+            throw new ScenarioException($"Scenario '{path}' is empty (null).");
+        }
+
+        scenario.Validate(path);
+        return scenario;
+    }
+
+    /// <summary>The scenario as indented JSON, defaults filled in (the run folder's <c>scenario.json</c>).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, WriteOptions);
+
+    /// <summary>Clients sampled per round, resolved.</summary>
+    [JsonIgnore]
+    public int ResolvedSampled => SampledPerRound == 0 ? Clients : SampledPerRound;
+
+    /// <summary>Fewest results per round, resolved.</summary>
+    [JsonIgnore]
+    public int ResolvedMinResults => MinResults == 0 ? Math.Max(1, ResolvedSampled / 2) : MinResults;
+
+    /// <summary>Throws <see cref="ScenarioException"/> naming the first invalid value.</summary>
+    public void Validate(string source)
+    {
+        void Require(bool ok, string key, string rule, object? value)
+        {
+            if (!ok)
+            {
+                throw new ScenarioException($"Scenario '{source}': '{key}' {rule} (got {Format(value)}).");
+            }
+        }
+
+        Require(Data is not null && Strategy is not null && Training is not null, "data/strategy/training", "must be objects", null);
+        Require(!string.IsNullOrWhiteSpace(Name), "name", "must be non-empty", Name);
+        Require(Clients is >= 1 and <= 100_000, "clients", "must be between 1 and 100000", Clients);
+        Require(SampledPerRound >= 0 && SampledPerRound <= Clients, "sampledPerRound", "must be between 0 (all) and clients", SampledPerRound);
+        Require(MinResults >= 0 && MinResults <= ResolvedSampled, "minResults", "must be between 0 (half) and the clients sampled per round", MinResults);
+        Require(ModelFactory.Names.Contains(Model), "model", $"must be one of {string.Join(", ", ModelFactory.Names)}", Model);
+        Require(Rounds is >= 1 and <= 100_000, "rounds", "must be between 1 and 100000", Rounds);
+        Require(RoundDeadlineSeconds is > 0 and <= 7 * 24 * 3600, "roundDeadlineSeconds", "must be positive (at most a week)", RoundDeadlineSeconds);
+        Require(Mode is "in-process" or "multi-process", "mode", "must be in-process or multi-process", Mode);
+        Require(AgentThreads is >= 0 and <= 1024, "agentThreads", "must be between 0 (libtorch default) and 1024", AgentThreads);
+        Require(FederatedEvaluationFraction is >= 0 and <= 1, "federatedEvaluationFraction", "must be between 0 and 1", FederatedEvaluationFraction);
+        Require(Data!.Source is "idx" or "synthetic", "data.source", "must be idx or synthetic", Data.Source);
+        Require(Data.Normalization is "fashion-mnist" or "mnist" or "none", "data.normalization", "must be fashion-mnist, mnist or none", Data.Normalization);
+        Require(Data.MaxExamplesPerClient >= 0, "data.maxExamplesPerClient", "must be 0 (all) or positive", Data.MaxExamplesPerClient);
+        Require(Data.SyntheticCount is >= 1 and <= 10_000_000, "data.syntheticCount", "must be between 1 and 10000000", Data.SyntheticCount);
+        Require(Data.SyntheticClasses is >= 2 and <= 1000, "data.syntheticClasses", "must be between 2 and 1000", Data.SyntheticClasses);
+        try
+        {
+            Partitioners.Parse(Data.Partition);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ScenarioException($"Scenario '{source}': 'data.partition' is invalid: {e.Message}", e);
+        }
+
+        if (Data.Source == "idx")
+        {
+            var directory = Data.ResolvedDirectory;
+            Require(Directory.Exists(directory), "data.directory", "must be an existing directory holding IDX files (install dataset-fashion-mnist or set FEDERATED_DATA)", directory);
+        }
+
+        Require(Training!.Epochs is >= 1 and <= 10_000, "training.epochs", "must be between 1 and 10000", Training.Epochs);
+        Require(Training.BatchSize is >= 1 and <= 1_000_000, "training.batchSize", "must be positive", Training.BatchSize);
+        Require(Training.Optimizer is "sgd" or "adam" or "adamw", "training.optimizer", "must be sgd, adam or adamw", Training.Optimizer);
+        Require(Training.LearningRate is > 0 and < 1e6, "training.learningRate", "must be positive", Training.LearningRate);
+        Require(Training.Momentum is >= 0 and < 1, "training.momentum", "must be in [0, 1)", Training.Momentum);
+        Require(Training.WeightDecay is >= 0 and < 1e3, "training.weightDecay", "must be non-negative", Training.WeightDecay);
+        try
+        {
+            StrategyFactory.Create(Strategy!.Name, Strategy.Options);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ScenarioException($"Scenario '{source}': 'strategy' is invalid: {e.Message}", e);
+        }
+    }
+
+    private static string Format(object? value) => value switch
+    {
+        null => "nothing",
+        string s => $"'{s}'",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static readonly JsonSerializerOptions ReadOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    private static readonly JsonSerializerOptions WriteOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+    };
+}
+
+/// <summary>The data section of a scenario.</summary>
+public sealed class DataSection
+{
+    /// <summary><c>idx</c> (IDX files) or <c>synthetic</c> (28×28 grey images from class prototypes).</summary>
+    public string Source { get; set; } = "idx";
+
+    /// <summary>IDX directory; null = $FEDERATED_DATA or the Debian Fashion-MNIST path.</summary>
+    public string? Directory { get; set; }
+
+    /// <summary>iid, dirichlet:A, shards:K (labels per client) or quantity:B.</summary>
+    public string Partition { get; set; } = "iid";
+
+    /// <summary>Cap each client's partition (0 = whole partition).</summary>
+    public int MaxExamplesPerClient { get; set; }
+
+    /// <summary>fashion-mnist, mnist or none.</summary>
+    public string Normalization { get; set; } = "fashion-mnist";
+
+    /// <summary>Samples of the synthetic source (split among the clients).</summary>
+    public int SyntheticCount { get; set; } = 2000;
+
+    /// <summary>Classes of the synthetic source.</summary>
+    public int SyntheticClasses { get; set; } = 10;
+
+    /// <summary>The IDX directory to use.</summary>
+    [JsonIgnore]
+    public string ResolvedDirectory => Directory
+        ?? Environment.GetEnvironmentVariable("FEDERATED_DATA")
+        ?? Learning.Data.IdxImageSource.DebianFashionMnistDirectory;
+}
+
+/// <summary>The strategy section of a scenario.</summary>
+public sealed class StrategySection
+{
+    /// <summary>fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold or fednova.</summary>
+    public string Name { get; set; } = "fedavg";
+
+    /// <summary>Strategy options (e.g. <c>mu</c>, <c>server_lr</c>, <c>client_momentum</c>).</summary>
+    public Dictionary<string, string> Options { get; set; } = [];
+}
+
+/// <summary>The local-training section of a scenario.</summary>
+public sealed class TrainingSection
+{
+    /// <summary>Local epochs per round.</summary>
+    public int Epochs { get; set; } = 1;
+
+    /// <summary>Local batch size.</summary>
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>sgd, adam or adamw.</summary>
+    public string Optimizer { get; set; } = "sgd";
+
+    /// <summary>Local learning rate.</summary>
+    public double LearningRate { get; set; } = 0.01;
+
+    /// <summary>SGD momentum.</summary>
+    public double Momentum { get; set; }
+
+    /// <summary>Weight decay.</summary>
+    public double WeightDecay { get; set; }
+}
+
+/// <summary>An invalid scenario: the message says which key and why.</summary>
+public sealed class ScenarioException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ScenarioException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public ScenarioException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>Creates the exception.</summary>
+    public ScenarioException() : base("Invalid scenario.") { }
+}

@@ -1,0 +1,94 @@
+using Federated.Simulations.Scenarios;
+
+namespace Federated.Simulations.Tests;
+
+public sealed class ScenarioTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("federated-scenario-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string json)
+    {
+        var path = Path.Combine(_dir, $"s{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions ReadOptions = new()
+    {
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
+        ReadCommentHandling = System.Text.Json.JsonCommentHandling.Skip,
+    };
+
+    private static string Shipped(string name) => Path.Combine(AppContext.BaseDirectory, "scenarios", name);
+
+    [Fact]
+    public void Load_UnknownKey_NamesIt()
+    {
+        var error = Assert.Throws<ScenarioException>(() => Scenario.Load(Write("""{ "name": "x", "clientz": 3 }""")));
+
+        Assert.Contains("clientz", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{ "clients": 0 }""", "'clients'")]
+    [InlineData("""{ "clients": 4, "sampledPerRound": 9 }""", "'sampledPerRound'")]
+    [InlineData("""{ "model": "vgg" }""", "'model'")]
+    [InlineData("""{ "training": { "momentum": 1.5 } }""", "'training.momentum'")]
+    [InlineData("""{ "data": { "source": "synthetic", "partition": "dirichlet:-1" } }""", "'data.partition'")]
+    [InlineData("""{ "strategy": { "name": "fedfoo" } }""", "'strategy'")]
+    [InlineData("""{ "mode": "cloud" }""", "'mode'")]
+    public void Load_BadValue_NamesTheKey(string json, string key)
+    {
+        // Synthetic data unless the case is about data, so that no data set is needed.
+        var withData = json.Contains("\"data\"", StringComparison.Ordinal) ? json : "{ \"data\": { \"source\": \"synthetic\" }, " + json[1..];
+
+        var error = Assert.Throws<ScenarioException>(() => Scenario.Load(Write(withData)));
+
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_MissingDataSet_SaysHowToGetIt()
+    {
+        var error = Assert.Throws<ScenarioException>(() => Scenario.Load(Write("""{ "data": { "source": "idx", "directory": "/nonexistent/fmnist" } }""")));
+
+        Assert.Contains("data.directory", error.Message, StringComparison.Ordinal);
+        Assert.Contains("dataset-fashion-mnist", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_MissingFileAndBadJson_AreClearErrors()
+    {
+        Assert.Contains("does not exist", Assert.Throws<ScenarioException>(() => Scenario.Load(Path.Combine(_dir, "none.json"))).Message, StringComparison.Ordinal);
+        Assert.Throws<ScenarioException>(() => Scenario.Load(Write("{ \"clients\": ")));
+        Assert.Contains("$.clients", Assert.Throws<ScenarioException>(() => Scenario.Load(Write("""{ "clients": "many" }"""))).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("smoke.json")]
+    [InlineData("default.json")]
+    [InlineData("reference.json")]
+    public void ShippedScenarios_ParseAndValidate(string name)
+    {
+        if (name != "smoke.json" && !Directory.Exists(new DataSection().ResolvedDirectory))
+        {
+            return; // needs Fashion-MNIST, which CI machines may not have; smoke.json never does.
+        }
+
+        var scenario = Scenario.Load(Shipped(name));
+
+        Assert.Equal(Path.GetFileNameWithoutExtension(name), scenario.Name);
+    }
+
+    [Fact]
+    public void Reference_HasTheAgreedSettings()
+    {
+        var json = File.ReadAllText(Shipped("reference.json"));
+        var scenario = System.Text.Json.JsonSerializer.Deserialize<Scenario>(json, ReadOptions)!;
+
+        Assert.Equal((10, 10, "dirichlet:0.5", "simple-cnn", "sgd", 0.01, 0.9, 64, 1, 30), (scenario.Clients, scenario.ResolvedSampled, scenario.Data.Partition, scenario.Model,
+            scenario.Training.Optimizer, scenario.Training.LearningRate, scenario.Training.Momentum, scenario.Training.BatchSize, scenario.Training.Epochs, scenario.Rounds));
+    }
+}
