@@ -94,4 +94,7 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2052, Level = LogLevel.Warning, Message = "Dropping {Count} local strategy tensors kept for layout {Old}: the model now has layout {New}")]
     public static partial void LocalStateDropped(ILogger logger, int count, string old, string @new);
+
+    [LoggerMessage(EventId = 2060, Level = LogLevel.Warning, Message = "Task {TaskId} of round {Round} dropped on purpose (simulated dropout)")]
+    public static partial void SimulatedDropout(ILogger logger, string taskId, int round);
 }

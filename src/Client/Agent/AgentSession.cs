@@ -197,6 +197,12 @@ internal sealed class AgentSession : IDisposable
     {
         await foreach (var message in tasks.ReadAllAsync(cancellationToken))
         {
+            if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && SimulatedDropout(message.Train.Round))
+            {
+                AgentLog.SimulatedDropout(_logger, message.Train.TaskId, message.Train.Round);
+                continue;
+            }
+
             var result = message.KindCase == CoordinatorMessage.KindOneofCase.Train
                 ? await TrainAsync(message.Train, cancellationToken)
                 : await EvaluateAsync(message.Evaluate, cancellationToken);
@@ -223,12 +229,20 @@ internal sealed class AgentSession : IDisposable
             var service = _runtime.Training;
             var outcome = await _runtime.Torch.RunAsync(() => service.Train(task, bytes, transferId, _chunkBytes, cancellationToken), cancellationToken);
 
+            var slowdown = _runtime.Options.Simulation.Slowdown;
+            if (slowdown > 1)
+            {
+                // A simulated straggler: the device is this many times slower than the machine it runs on.
+                var extra = TimeSpan.FromSeconds(outcome.Report.Epochs.Sum(e => e.Seconds) * (slowdown - 1));
+                await Task.Delay(extra, _time, cancellationToken);
+            }
+
             started = _time.GetTimestamp();
             await _transfers.UploadAsync(outcome.Update, outcome.Update.ToUploadHeader(task.TaskId, task.Round), cancellationToken);
             var uploadSeconds = _time.GetElapsedTime(started).TotalSeconds;
 
             var report = outcome.Report;
-            var trainSeconds = report.Epochs.Sum(e => e.Seconds);
+            var trainSeconds = report.Epochs.Sum(e => e.Seconds) * Math.Max(1, _runtime.Options.Simulation.Slowdown);
             var accuracy = report.Epochs.Count > 0 ? report.Epochs[^1].Accuracy : double.NaN;
             var examples = service.Data.Count;
             AgentLog.TrainDone(_logger, task.TaskId, task.Round, examples, trainSeconds, report.Steps, report.FinalLoss, accuracy);
@@ -319,4 +333,23 @@ internal sealed class AgentSession : IDisposable
         Ok = false,
         Error = e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message,
     };
+
+    /// <summary>Seeded per agent and round, so a scenario drops the same tasks every time it runs.</summary>
+    private bool SimulatedDropout(int round)
+    {
+        var simulation = _runtime.Options.Simulation;
+        if (simulation.DropoutProbability <= 0)
+        {
+            return false;
+        }
+
+        var hash = 2166136261u;
+        foreach (var c in _runtime.AgentId)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        var random = new Random(unchecked((int)hash ^ (int)simulation.Seed ^ (round * 7919)));
+        return random.NextDouble() < simulation.DropoutProbability;
+    }
 }

@@ -41,6 +41,9 @@ public sealed class ClientOptions : IValidatableObject
     /// <summary>How often a broken download or upload is resumed before the task fails.</summary>
     public int MaxTransferRetries { get; set; } = 5;
 
+    /// <summary>Fault injection for simulations (dropouts, stragglers); off unless set.</summary>
+    public ClientSimulationOptions Simulation { get; set; } = new();
+
     /// <summary>The device kind (valid after validation).</summary>
     public DeviceKind DeviceKind => TorchRuntime.ParseDevice(Device);
 
@@ -52,6 +55,16 @@ public sealed class ClientOptions : IValidatableObject
     public IReadOnlyList<string> GetErrors()
     {
         var errors = new List<string>();
+        if (Simulation is null || !(Simulation.DropoutProbability is >= 0 and <= 1))
+        {
+            errors.Add("Client:Simulation:DropoutProbability must be between 0 and 1.");
+        }
+
+        if (Simulation is not null && !(Simulation.Slowdown is >= 1 and <= 1000))
+        {
+            errors.Add("Client:Simulation:Slowdown must be between 1 (normal speed) and 1000.");
+        }
+
         if (CoordinatorAddress is null)
         {
             errors.Add("Client:CoordinatorAddress is required (e.g. http://localhost:5000).");
@@ -241,4 +254,21 @@ public sealed class ClientDataOptions
             errors.Add($"Client:Data:SyntheticCount ({SyntheticCount}) must be at least Client:Data:Clients ({Clients}).");
         }
     }
+}
+
+/// <summary>
+/// Behaviour a simulation injects into an agent: a dropout probability per training task (the agent takes the task
+/// and never answers, as a device that lost power would) and a slow-down factor (the agent takes this many times its
+/// real training time before it uploads, as a slower device would). Draws are seeded, so a scenario repeats.
+/// </summary>
+public sealed class ClientSimulationOptions
+{
+    /// <summary>Probability that the agent silently drops a training task.</summary>
+    public double DropoutProbability { get; set; }
+
+    /// <summary>Training takes this many times longer (1 = normal).</summary>
+    public double Slowdown { get; set; } = 1;
+
+    /// <summary>Seed of the dropout draws.</summary>
+    public long Seed { get; set; }
 }

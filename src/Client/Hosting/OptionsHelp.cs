@@ -47,6 +47,9 @@ public static class OptionsHelp
             new("Client:ReconnectMinSeconds", o.ReconnectMinSeconds.ToString(ci), "First reconnect delay ceiling in seconds; doubles per failed attempt (exponential backoff with full jitter)."),
             new("Client:ReconnectMaxSeconds", o.ReconnectMaxSeconds.ToString(ci), "Largest reconnect delay in seconds."),
             new("Client:MaxTransferRetries", o.MaxTransferRetries.ToString(ci), "How often a broken download or upload is resumed before the task fails."),
+            new("Client:Simulation:DropoutProbability", o.Simulation.DropoutProbability.ToString(ci), "Simulations only: probability that a training task is silently dropped."),
+            new("Client:Simulation:Slowdown", o.Simulation.Slowdown.ToString(ci), "Simulations only: training takes this many times longer (straggler)."),
+            new("Client:Simulation:Seed", o.Simulation.Seed.ToString(ci), "Simulations only: seed of the dropout draws."),
         ];
     }
 

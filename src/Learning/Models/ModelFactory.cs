@@ -6,6 +6,10 @@ namespace Federated.Learning.Models;
 /// <summary>Builds models by their stable names, the names configuration and the wire use.</summary>
 public static class ModelFactory
 {
+    // libtorch initialises weights from its global generator: seeding and building happen under one lock so that
+    // models built on other threads at the same time (in-process agents, parallel tests) cannot interleave.
+    private static readonly Lock InitializationGate = new();
+
     /// <summary>The names <see cref="Create"/> accepts.</summary>
     public static IReadOnlyList<string> Names { get; } = ["mlp", "cnn", "simple-cnn", "resnet8"];
 
@@ -17,15 +21,20 @@ public static class ModelFactory
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(shape);
-        torch.manual_seed(seed);
-        nn.Module<Tensor, Tensor> model = name.Trim().ToLowerInvariant() switch
+        nn.Module<Tensor, Tensor> model;
+        lock (InitializationGate)
         {
-            "mlp" or "2nn" => new Mlp(shape),
-            "cnn" or "fashion-cnn" => new FashionCnn(shape),
-            "simple-cnn" or "simplecnn" => new SimpleCnn(shape),
-            "resnet8" or "resnet" or "small-resnet" => new SmallResNet(shape),
-            _ => throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.", nameof(name)),
-        };
+            torch.manual_seed(seed);
+            model = name.Trim().ToLowerInvariant() switch
+            {
+                "mlp" or "2nn" => new Mlp(shape),
+                "cnn" or "fashion-cnn" => new FashionCnn(shape),
+                "simple-cnn" or "simplecnn" => new SimpleCnn(shape),
+                "resnet8" or "resnet" or "small-resnet" => new SmallResNet(shape),
+                _ => throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.", nameof(name)),
+            };
+        }
+
         return model.to(device);
     }
 

@@ -77,7 +77,9 @@ public sealed class ProximalTerm : IClientAlgorithm
             sum = sum is null ? term : sum + term;
         }
 
-        context.Loss = context.Loss! + (sum! * (Mu / 2));
+        // A Scalar kept alive across the native call (see LocalOptimizer's remarks on TorchSharp's Scalar).
+        using var halfMu = (Mu / 2).ToScalar();
+        context.Loss = context.Loss! + sum!.mul(halfMu);
     }
 
     /// <inheritdoc />

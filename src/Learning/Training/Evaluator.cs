@@ -40,6 +40,7 @@ public static class Evaluator
             using var noGrad = torch.no_grad();
             using var lossSum = torch.zeros(1, ScalarType.Float64, device: data.Device);
             using var confusion = torch.zeros(classes * classes, ScalarType.Int64, device: data.Device);
+            using var classesScalar = classes.ToScalar();
             using (var batches = new EpochBatches(data, batchSize, shuffle: null))
             {
                 for (var b = 0; b < batches.Count; b++)
@@ -48,7 +49,7 @@ public static class Evaluator
                     var (inputs, targets) = batches.Get(b);
                     var output = model.call(inputs);
                     lossSum.add_(nn.functional.cross_entropy(output, targets, reduction: nn.Reduction.Sum).to(ScalarType.Float64));
-                    var cells = targets * classes + output.argmax(1);
+                    var cells = targets.mul(classesScalar).add_(output.argmax(1));
                     confusion.add_(cells.bincount(null, classes * classes));
                 }
             }

@@ -34,9 +34,8 @@ public sealed class LocalTrainer
         }
 
         var parameters = model.parameters().ToArray();
-        using var optimizer = CreateOptimizer(parameters, options);
+        using var optimizer = Optimizers.LocalOptimizer.Create(parameters, options);
         using var shuffle = options.Shuffle ? new Generator((ulong)options.Seed) : null;
-        torch.manual_seed(options.Seed);
         model.train();
 
         var context = new TrainingContext(model, optimizer, options, data, cancellationToken);
@@ -87,7 +86,7 @@ public sealed class LocalTrainer
         context.Targets = targets;
         Fire(static (p, c) => p.BeforeBatch(c), context);
 
-        context.Optimizer.zero_grad();
+        context.Optimizer.ZeroGrad();
         var output = context.Model.call(context.Inputs!);
         var dataLoss = nn.functional.cross_entropy(output, context.Targets!);
         context.Output = output;
@@ -99,17 +98,18 @@ public sealed class LocalTrainer
         Fire(static (p, c) => p.AfterBackward(c), context);
         if (context.Options.GradientClipNorm > 0)
         {
-            nn.utils.clip_grad_norm_(parameters, context.Options.GradientClipNorm);
+            ClipGradientNorm(parameters, context.Options.GradientClipNorm);
         }
 
-        context.Optimizer.step();
+        context.Optimizer.Step();
         context.Step++;
         Fire(static (p, c) => p.AfterStep(c), context);
 
         var n = (int)context.Targets!.shape[0];
         using (torch.no_grad())
+        using (var weight = n.ToScalar())
         {
-            lossSum.add_(dataLoss.detach().to(ScalarType.Float64) * n);
+            lossSum.add_(dataLoss.detach().to(ScalarType.Float64), weight);
             correct.add_(output.argmax(1).eq(context.Targets).sum());
         }
 
@@ -130,11 +130,28 @@ public sealed class LocalTrainer
         }
     }
 
-    private static optim.Optimizer CreateOptimizer(TorchSharp.Modules.Parameter[] parameters, TrainingOptions options) => options.Optimizer switch
+    /// <summary>Scales all gradients so that their global L2 norm is at most <paramref name="maxNorm"/> (PyTorch's <c>clip_grad_norm_</c>).</summary>
+    internal static double ClipGradientNorm(IReadOnlyList<TorchSharp.Modules.Parameter> parameters, double maxNorm)
     {
-        OptimizerKind.Sgd => optim.SGD(parameters, options.LearningRate, options.Momentum, 0, options.WeightDecay, options.Nesterov),
-        OptimizerKind.Adam => optim.Adam(parameters, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay),
-        OptimizerKind.AdamW => optim.AdamW(parameters, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay),
-        _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimiser."),
-    };
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var grads = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        if (grads.Count == 0)
+        {
+            return 0;
+        }
+
+        var total = Math.Sqrt(torch.stack(grads.Select(g => g.mul(g).sum().to(ScalarType.Float64)).ToList()).sum().item<double>());
+        var coefficient = maxNorm / (total + 1e-6);
+        if (coefficient < 1)
+        {
+            using var scale = coefficient.ToScalar();
+            foreach (var g in grads)
+            {
+                g.mul_(scale);
+            }
+        }
+
+        return total;
+    }
 }

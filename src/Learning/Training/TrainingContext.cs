@@ -6,7 +6,7 @@ namespace Federated.Learning.Training;
 /// <summary>What the loop shares with its plug-ins. The batch fields are valid only inside batch hooks.</summary>
 public sealed class TrainingContext
 {
-    internal TrainingContext(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, TrainingOptions options, Data.TensorDataset data, CancellationToken cancellationToken)
+    internal TrainingContext(nn.Module<Tensor, Tensor> model, Optimizers.LocalOptimizer optimizer, TrainingOptions options, Data.TensorDataset data, CancellationToken cancellationToken)
     {
         Model = model;
         Optimizer = optimizer;
@@ -19,7 +19,7 @@ public sealed class TrainingContext
     public nn.Module<Tensor, Tensor> Model { get; }
 
     /// <summary>The optimiser.</summary>
-    public optim.Optimizer Optimizer { get; }
+    public Optimizers.LocalOptimizer Optimizer { get; }
 
     /// <summary>The run's options.</summary>
     public TrainingOptions Options { get; }

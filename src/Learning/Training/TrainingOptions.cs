@@ -46,7 +46,7 @@ public sealed record TrainingOptions
     /// <summary>Clip the global gradient L2 norm to this value before each step; 0 turns clipping off.</summary>
     public double GradientClipNorm { get; init; }
 
-    /// <summary>Seeds the shuffling order and any randomness inside the model.</summary>
+    /// <summary>Seeds the shuffling order (through the trainer's own generator: libtorch's global one is left alone, since agents may share a process).</summary>
     public long Seed { get; init; }
 
     /// <summary>Shuffle the local data every epoch.</summary>
