@@ -148,17 +148,17 @@ static List<(Tensor X, Tensor Y)> PrebuildBatches(TensorDataset data, int batchS
 static double RawSteps(nn.Module<Tensor, Tensor> model, List<(Tensor X, Tensor Y)> batches, int count)
 {
     model.train();
-    using var optimizer = optim.Adam(model.parameters(), 1e-3);
+    using var optimizer = new Federated.Learning.Training.Optimizers.AdamOptimizer(model.parameters(), 1e-3);
     long samples = 0;
     var sw = Stopwatch.StartNew();
     for (var i = 0; i < count; i++)
     {
         using var scope = torch.NewDisposeScope();
         var (x, y) = batches[i % batches.Count];
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
         var loss = nn.functional.cross_entropy(model.call(x), y);
         loss.backward();
-        optimizer.step();
+        optimizer.Step();
         samples += x.shape[0];
     }
 
