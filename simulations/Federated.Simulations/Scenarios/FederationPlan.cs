@@ -81,6 +81,9 @@ public static class FederationPlan
             s["Client:Data:Directory"] = scenario.Data.ResolvedDirectory;
         }
 
+        s["Client:Simulation:DropoutProbability"] = Inv(scenario.Dropout);
+        s["Client:Simulation:Seed"] = Inv(scenario.Seed);
+        s["Client:Simulation:Slowdown"] = Inv(scenario.Stragglers.Choose(scenario.Clients, scenario.Seed).Contains(index) ? scenario.Stragglers.Slowdown : 1.0);
         return s;
     }
 }

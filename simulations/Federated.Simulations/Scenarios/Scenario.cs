@@ -52,6 +52,12 @@ public sealed class Scenario
     /// <summary>libtorch threads per agent (agents share the machine's cores).</summary>
     public int AgentThreads { get; set; } = 1;
 
+    /// <summary>Probability that an agent silently drops a training task (a device that vanishes mid-round).</summary>
+    public double Dropout { get; set; }
+
+    /// <summary>Slow agents: a fraction of the clients (chosen by the seed) trains this many times slower.</summary>
+    public StragglerSection Stragglers { get; set; } = new();
+
     /// <summary>Sum results in agent-id order, so the same seed gives the same model whatever the arrival order.</summary>
     public bool Deterministic { get; set; }
 
@@ -119,6 +125,9 @@ public sealed class Scenario
         Require(Mode is "in-process" or "multi-process", "mode", "must be in-process or multi-process", Mode);
         Require(AgentThreads is >= 0 and <= 1024, "agentThreads", "must be between 0 (libtorch default) and 1024", AgentThreads);
         Require(FederatedEvaluationFraction is >= 0 and <= 1, "federatedEvaluationFraction", "must be between 0 and 1", FederatedEvaluationFraction);
+        Require(Dropout is >= 0 and < 1, "dropout", "must be in [0, 1)", Dropout);
+        Require(Stragglers is not null && Stragglers.Fraction is >= 0 and <= 1, "stragglers.fraction", "must be between 0 and 1", Stragglers?.Fraction);
+        Require(Stragglers!.Slowdown is >= 1 and <= 1000, "stragglers.slowdown", "must be between 1 and 1000", Stragglers.Slowdown);
         Require(Data!.Source is "idx" or "synthetic", "data.source", "must be idx or synthetic", Data.Source);
         Require(Data.Normalization is "fashion-mnist" or "mnist" or "none", "data.normalization", "must be fashion-mnist, mnist or none", Data.Normalization);
         Require(Data.MaxExamplesPerClient >= 0, "data.maxExamplesPerClient", "must be 0 (all) or positive", Data.MaxExamplesPerClient);
@@ -207,6 +216,24 @@ public sealed class DataSection
     public string ResolvedDirectory => Directory
         ?? Environment.GetEnvironmentVariable("FEDERATED_DATA")
         ?? Learning.Data.IdxImageSource.DebianFashionMnistDirectory;
+}
+
+/// <summary>Which agents are slow, and how slow.</summary>
+public sealed class StragglerSection
+{
+    /// <summary>Fraction of the clients that are slow.</summary>
+    public double Fraction { get; set; }
+
+    /// <summary>How many times slower they train.</summary>
+    public double Slowdown { get; set; } = 1;
+
+    /// <summary>The slow agents' indices for <paramref name="clients"/> clients and <paramref name="seed"/>.</summary>
+    public IReadOnlySet<int> Choose(int clients, long seed)
+    {
+        var order = Enumerable.Range(0, clients).ToArray();
+        new StableRandom(unchecked((ulong)seed ^ 0x57A6_61E5UL)).Shuffle(order.AsSpan());
+        return order.Take((int)Math.Round(Fraction * clients)).ToHashSet();
+    }
 }
 
 /// <summary>The strategy section of a scenario.</summary>
