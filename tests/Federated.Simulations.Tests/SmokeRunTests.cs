@@ -76,4 +76,26 @@ public sealed class SmokeRunTests : IDisposable
 
         await Assert.ThrowsAsync<IOException>(() => ScenarioRunner.RunAsync(Smoke(1), run, TextWriter.Null, CancellationToken.None));
     }
+
+    [Fact]
+    public async Task Run_WithDropouts_RoundsEndAtTheDeadlineAndCountThem()
+    {
+        var scenario = Smoke(2);
+        scenario.Clients = 6;
+        scenario.MinResults = 1;
+        scenario.Dropout = 0.5;
+        scenario.RoundDeadlineSeconds = 3;
+        var run = Path.Combine(_dir, "faults");
+
+        var code = await ScenarioRunner.RunAsync(scenario, run, TextWriter.Null, CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(3));
+
+        Assert.Equal(0, code);
+        var rows = File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(2, rows.Count);
+        var dropped = rows.Sum(r => int.Parse(r[7], System.Globalization.CultureInfo.InvariantCulture));
+        var participants = rows.Sum(r => int.Parse(r[6], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(dropped > 0, "with a 50 % dropout some of 12 tasks must be missing");
+        Assert.Equal(12, dropped + participants);
+        Assert.Contains(rows, r => double.Parse(r[5], System.Globalization.CultureInfo.InvariantCulture) >= 2.9); // a round waited for its deadline
+    }
 }
