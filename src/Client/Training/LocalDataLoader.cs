@@ -17,7 +17,30 @@ public static class LocalDataLoader
         ArgumentNullException.ThrowIfNull(options);
         return options.IsSynthetic
             ? SyntheticImages.Create(options.SyntheticCount, SyntheticSampleShape, options.SyntheticClasses, unchecked((int)options.Seed))
-            : IdxImageSource.LoadSplit(options.Directory, options.Split);
+            : OpenIdx(options.Directory, options.Split);
+    }
+
+    private static readonly Lock SourceGate = new();
+    private static readonly Dictionary<(string Directory, string Split), WeakReference<IdxImageSource>> Sources = [];
+
+    /// <summary>
+    /// Agents hosted in one process (simulations) share one parsed copy of an IDX split while they load: the first
+    /// parses it, the others wait and reuse it. Weakly held, so it is freed once every agent has taken its share.
+    /// </summary>
+    private static IdxImageSource OpenIdx(string directory, string split)
+    {
+        var key = (Path.GetFullPath(directory), split);
+        lock (SourceGate)
+        {
+            if (Sources.TryGetValue(key, out var weak) && weak.TryGetTarget(out var shared))
+            {
+                return shared;
+            }
+
+            var loaded = IdxImageSource.LoadSplit(directory, split);
+            Sources[key] = new WeakReference<IdxImageSource>(loaded);
+            return loaded;
+        }
     }
 
     /// <summary>The sample indices of this agent's partition, capped at <see cref="ClientDataOptions.MaxExamples"/>.</summary>
