@@ -57,7 +57,6 @@ internal sealed class ProcessLauncher(Scenarios.Scenario scenario, IReadOnlyList
         Directory.CreateDirectory(outputDirectory);
         var port = FreePort();
         var address = $"http://127.0.0.1:{port}";
-        var inv = CultureInfo.InvariantCulture;
         var stopwatch = Stopwatch.StartNew();
         try
         {

@@ -117,7 +117,6 @@ public sealed class ProtocolTests : IAsyncLifetime
                 await call.RequestStream.WriteAsync(chunk);
             }
 
-            var state = await agent.Client.GetUploadStateAsync(new UploadStateRequest { TransferId = payload.TransferId }, agent.Auth);
             await TestCoordinator.WaitUntilAsync(
                 () => agent.Client.GetUploadState(new UploadStateRequest { TransferId = payload.TransferId }, agent.Auth).NextSequence == 8,
                 TimeSpan.FromSeconds(20), "8 chunks received");
