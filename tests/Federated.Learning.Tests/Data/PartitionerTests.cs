@@ -20,7 +20,7 @@ public sealed class PartitionerTests
         return labels;
     }
 
-    public static TheoryData<string> AllSpecs => ["iid", "dirichlet:0.5", "dirichlet:0.1", "shards:2", "quantity:0.5"];
+    public static TheoryData<string> AllSpecs => ["iid", "dirichlet:0.5", "dirichlet:0.1", "dirichlet-balanced:0.3", "shards:2", "quantity:0.5"];
 
     private static void AssertEverySampleOnce(Partition partition, int numSamples)
     {
@@ -99,6 +99,31 @@ public sealed class PartitionerTests
         Assert.True(tvSkewed > 0.5, $"alpha=0.1 TV {tvSkewed}");
         Assert.True(tvUniform < 0.1, $"alpha=100 TV {tvUniform}");
         Assert.True(MeanMaxClassFraction(skewed) > 2 * MeanMaxClassFraction(uniform));
+    }
+
+    [Fact]
+    public void BalancedDirichlet_EqualSizes_SkewedLabels_AtCrossDeviceScale()
+    {
+        // 1,000 clients of 60 from 60,000 samples: the scale scenario's shape.
+        var labels = BalancedLabels(perClass: 6000);
+        var skewed = new BalancedDirichletPartitioner(0.3).Split(labels, NumClasses, 1000, seed: 7);
+        var mild = new BalancedDirichletPartitioner(100).Split(labels, NumClasses, 1000, seed: 7);
+
+        AssertEverySampleOnce(skewed, labels.Length);
+        Assert.All(skewed.ClientIndices, c => Assert.Equal(60, c.Length));
+        Assert.True(MeanMaxClassFraction(skewed) > 0.45, $"alpha=0.3 mean max-class fraction {MeanMaxClassFraction(skewed)}");
+        Assert.True(MeanMaxClassFraction(mild) < 0.3, $"alpha=100 mean max-class fraction {MeanMaxClassFraction(mild)}");
+    }
+
+    [Fact]
+    public void BalancedDirichlet_UnevenTotal_SizesDifferByAtMostOne()
+    {
+        var labels = BalancedLabels()[..5999];
+        var partition = new BalancedDirichletPartitioner(0.5).Split(labels, NumClasses, 7, seed: 1);
+
+        AssertEverySampleOnce(partition, labels.Length);
+        var sizes = partition.ClientIndices.Select(c => c.Length).ToArray();
+        Assert.True(sizes.Max() - sizes.Min() <= 1);
     }
 
     [Fact]
@@ -225,6 +250,7 @@ public sealed class PartitionerTests
     [InlineData("iid", typeof(IidPartitioner), "iid")]
     [InlineData("IID", typeof(IidPartitioner), "iid")]
     [InlineData("dirichlet:0.5", typeof(DirichletPartitioner), "dirichlet:0.5")]
+    [InlineData("dirichlet-balanced:0.3", typeof(BalancedDirichletPartitioner), "dirichlet-balanced:0.3")]
     [InlineData("shards:2", typeof(ShardPartitioner), "shards:2")]
     [InlineData("labels:3", typeof(ShardPartitioner), "shards:3")]
     [InlineData(" quantity: 0.25 ", typeof(QuantitySkewPartitioner), "quantity:0.25")]
@@ -242,6 +268,7 @@ public sealed class PartitionerTests
     [InlineData("dirichlet")]
     [InlineData("dirichlet:abc")]
     [InlineData("dirichlet:-1")]
+    [InlineData("dirichlet-balanced:0")]
     [InlineData("shards:0")]
     [InlineData("shards:1.5")]
     [InlineData("iid:3")]

@@ -6,10 +6,10 @@ namespace Federated.Learning.Data.Partitioning;
 public static class Partitioners
 {
     /// <summary>The accepted spec forms, for help texts.</summary>
-    public const string Syntax = "iid | dirichlet:<alpha> | shards:<k> (alias labels:<k>) | quantity:<beta>";
+    public const string Syntax = "iid | dirichlet:<alpha> | dirichlet-balanced:<alpha> | shards:<k> (alias labels:<k>) | quantity:<beta>";
 
     /// <summary>
-    /// Parses a spec: <c>iid</c>, <c>dirichlet:0.5</c>, <c>shards:2</c> (alias <c>labels:2</c>) or <c>quantity:0.5</c>.
+    /// Parses a spec: <c>iid</c>, <c>dirichlet:0.5</c>, <c>dirichlet-balanced:0.3</c>, <c>shards:2</c> (alias <c>labels:2</c>) or <c>quantity:0.5</c>.
     /// Names are case-insensitive; numbers use the invariant culture. Other parameters take their defaults.
     /// </summary>
     /// <exception cref="ArgumentException">The spec is unknown or its parameter is missing or invalid.</exception>
@@ -32,6 +32,8 @@ public static class Partitioners
                 return new IidPartitioner();
             case "DIRICHLET":
                 return new DirichletPartitioner(ParsePositiveDouble(spec, argument, "alpha"));
+            case "DIRICHLET-BALANCED":
+                return new BalancedDirichletPartitioner(ParsePositiveDouble(spec, argument, "alpha"));
             case "QUANTITY":
                 return new QuantitySkewPartitioner(ParsePositiveDouble(spec, argument, "beta"));
             case "SHARDS" or "LABELS":
