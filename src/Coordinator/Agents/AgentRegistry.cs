@@ -29,6 +29,9 @@ public sealed class AgentRecord
 
     /// <summary>When the agent was last heard from (<see cref="TimeProvider.GetTimestamp"/> units).</summary>
     public long LastSeen { get; internal set; }
+
+    /// <summary>Messages held for the agent's next session (tasks sampled while it was offline). Guarded by the record's lock.</summary>
+    internal List<CoordinatorMessage> Held { get; } = [];
 }
 
 /// <summary>One open session stream: messages for the agent queue in <see cref="Outbox"/>.</summary>
@@ -94,6 +97,27 @@ public sealed class AgentRegistry(TimeProvider time)
         return record;
     }
 
+    /// <summary>
+    /// Registers agents that have not enrolled yet (a roster), so a round sampling every known agent can choose them;
+    /// they get a token when they enrol. Ids already known are left as they are.
+    /// </summary>
+    /// <returns>How many ids were new.</returns>
+    public int Preregister(IEnumerable<string> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var added = 0;
+        foreach (var id in ids)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(id);
+            if (_agents.TryAdd(id.Trim(), new AgentRecord(id.Trim(), token: "", new Capabilities())))
+            {
+                added++;
+            }
+        }
+
+        return added;
+    }
+
     /// <summary>The agent holding <paramref name="token"/>, or null.</summary>
     public AgentRecord? Authenticate(string? token) =>
         token is not null && _byToken.TryGetValue(token, out var id) && _agents.TryGetValue(id, out var record) ? record : null;
@@ -108,6 +132,14 @@ public sealed class AgentRegistry(TimeProvider time)
         {
             previous = agent.Connection;
             agent.Connection = connection;
+
+            // Tasks sampled while the agent was offline go out first, in the order they were held.
+            foreach (var held in agent.Held)
+            {
+                connection.Outbox.Writer.TryWrite(held);
+            }
+
+            agent.Held.Clear();
             if (capabilities is not null)
             {
                 agent.Capabilities = capabilities;
@@ -163,6 +195,12 @@ public sealed class AgentRegistry(TimeProvider time)
     public IReadOnlyList<string> ConnectedIds() =>
         _agents.Values.Where(a => a.Connection is not null).Select(a => a.Id).Order(StringComparer.Ordinal).ToList();
 
+    /// <summary>Ids of every known agent (pre-registered or enrolled, connected or not), sorted.</summary>
+    public IReadOnlyList<string> KnownIds() => _agents.Keys.Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>True when the agent has an open session.</summary>
+    public bool IsConnected(string agentId) => Find(agentId)?.Connection is not null;
+
     /// <summary>The agent with <paramref name="id"/>, or null.</summary>
     public AgentRecord? Find(string id) => _agents.GetValueOrDefault(id);
 
@@ -172,6 +210,58 @@ public sealed class AgentRegistry(TimeProvider time)
     {
         var connection = Find(agentId)?.Connection;
         return connection is not null && connection.Outbox.Writer.TryWrite(message);
+    }
+
+    /// <summary>Queues <paramref name="message"/> for the agent's session, or holds it for the next session when it has none.</summary>
+    /// <returns>False only when the agent is unknown.</returns>
+    public bool SendOrHold(string agentId, CoordinatorMessage message)
+    {
+        if (Find(agentId) is not { } agent)
+        {
+            return false;
+        }
+
+        lock (agent)
+        {
+            if (agent.Connection is { } connection && connection.Outbox.Writer.TryWrite(message))
+            {
+                return true;
+            }
+
+            agent.Held.Add(message);
+            return true;
+        }
+    }
+
+    /// <summary>True when messages wait for the agent's next session (it has not come for its task yet).</summary>
+    public bool HasHeld(string agentId)
+    {
+        if (Find(agentId) is not { } agent)
+        {
+            return false;
+        }
+
+        lock (agent)
+        {
+            return agent.Held.Count > 0;
+        }
+    }
+
+    /// <summary>Drops what is held for the agent's next session (the round that sampled it closed).</summary>
+    /// <returns>True when something was held, i.e. the agent never came for its task.</returns>
+    public bool DropHeld(string agentId)
+    {
+        if (Find(agentId) is not { } agent)
+        {
+            return false;
+        }
+
+        lock (agent)
+        {
+            var any = agent.Held.Count > 0;
+            agent.Held.Clear();
+            return any;
+        }
     }
 
     /// <summary>Sends <paramref name="message"/> to every connected agent and closes their queues.</summary>

@@ -24,6 +24,9 @@ internal static class CoordinatorHelp
           --Coordinator:StrategyOptions:<name>     Strategy options, e.g. mu, server_lr, momentum, eta, tau.
           --Coordinator:Deterministic              Sum results in agent-id order (default false).
           --Coordinator:FractionFit                Fraction of available agents asked per round (default 1).
+          --Coordinator:Population                 connected | enrolled: sample open sessions, or every known agent
+                                                   (offline ones get their task when they connect) (default connected).
+          --Coordinator:RosterFile                 Pre-registered agent ids, one per line (default none).
           --Coordinator:MinAvailable               Agents needed before a round starts (default 2).
           --Coordinator:MinFit                     Fewest results a round may aggregate (default 2).
           --Coordinator:OverSelect                 Extra agents asked to absorb stragglers (default 0).

@@ -51,7 +51,19 @@ public sealed class CoordinatorOptions
     [Range(0.0, 1.0)]
     public double FractionFit { get; set; } = 1.0;
 
-    /// <summary>Agents that must be connected before a round starts.</summary>
+    /// <summary>
+    /// Who a round samples from: <c>connected</c> (agents with an open session; the default) or <c>enrolled</c> (every
+    /// agent the coordinator knows, from <see cref="RosterFile"/> or a past enrolment, connected or not). With
+    /// <c>enrolled</c>, a task for an offline agent waits until the agent connects (a device checking in) or the
+    /// round closes, and the <see cref="Agents.IAgentActivator"/> is asked to bring it online.
+    /// </summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Population { get; set; } = "connected";
+
+    /// <summary>A text file of pre-registered agent ids, one per line (<c>#</c> starts a comment); empty = none.</summary>
+    public string RosterFile { get; set; } = "";
+
+    /// <summary>Agents that must be available (connected, or known with <see cref="Population"/> <c>enrolled</c>) before a round starts.</summary>
     [Range(1, 1_000_000)]
     public int MinAvailable { get; set; } = 2;
 

@@ -31,6 +31,16 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             errors.Add($"Coordinator:Training:Optimizer must be sgd, adam or adamw, not '{options.Training.Optimizer}'.");
         }
 
+        if (options.Population is not ("connected" or "enrolled"))
+        {
+            errors.Add($"Coordinator:Population must be connected or enrolled, not '{options.Population}'.");
+        }
+
+        if (options.RosterFile.Length > 0 && !File.Exists(options.RosterFile))
+        {
+            errors.Add($"Coordinator:RosterFile '{options.RosterFile}' does not exist.");
+        }
+
         if (options.Evaluation.Source is not ("idx" or "synthetic" or "none"))
         {
             errors.Add($"Coordinator:Evaluation:Source must be idx, synthetic or none, not '{options.Evaluation.Source}'.");

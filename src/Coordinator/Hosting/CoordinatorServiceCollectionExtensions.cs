@@ -3,6 +3,7 @@ using Federated.Coordinator.Rounds;
 using Federated.Coordinator.Services;
 using Federated.Coordinator.State;
 using Federated.Coordinator.Transfers;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Federated.Coordinator.Hosting;
@@ -24,6 +25,7 @@ public static class CoordinatorServiceCollectionExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<CoordinatorClock>();
         services.AddSingleton<AgentRegistry>();
+        services.TryAddSingleton<IAgentActivator, PassiveAgentActivator>();
         services.AddSingleton<TransferHub>();
         services.AddSingleton<RoundEvents>();
         services.AddSingleton<RunStatus>();

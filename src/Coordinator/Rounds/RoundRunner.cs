@@ -22,6 +22,7 @@ namespace Federated.Coordinator.Rounds;
 public sealed partial class RoundRunner(
     IOptions<CoordinatorOptions> options,
     AgentRegistry registry,
+    IAgentActivator activator,
     TransferHub transfers,
     RoundEvents events,
     ServerModel server,
@@ -32,6 +33,7 @@ public sealed partial class RoundRunner(
     ILogger<RoundRunner> logger) : BackgroundService
 {
     private readonly CoordinatorOptions _options = options.Value;
+    private readonly bool _sampleEnrolled = options.Value.Population == "enrolled";
     private readonly List<IReadOnlyDictionary<string, string>> _history = [];
     private int _lateResults;
 
@@ -64,6 +66,13 @@ public sealed partial class RoundRunner(
     private async Task RunAsync(CancellationToken stoppingToken)
     {
         var strategy = StrategyFactory.Create(_options.Strategy, _options.StrategyOptions);
+        if (_options.RosterFile.Length > 0)
+        {
+            var ids = File.ReadLines(_options.RosterFile).Select(l => l.Split('#')[0].Trim()).Where(l => l.Length > 0).ToList();
+            var added = registry.Preregister(ids);
+            LogRoster(logger, _options.RosterFile, ids.Count, added);
+        }
+
         var layout = server.Weights.Layout;
         float[] global;
         int firstRound;
@@ -143,11 +152,11 @@ public sealed partial class RoundRunner(
             : new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, limit.Token);
         var logged = false;
-        while (registry.ConnectedIds().Count < _options.MinAvailable)
+        while (Available().Count < _options.MinAvailable)
         {
             if (!logged)
             {
-                var connected = registry.ConnectedIds().Count;
+                var connected = Available().Count;
                 LogWaiting(logger, connected, _options.MinAvailable);
                 logged = true;
             }
@@ -162,16 +171,19 @@ public sealed partial class RoundRunner(
             }
             catch (OperationCanceledException) when (limit.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"Only {registry.ConnectedIds().Count} of the {_options.MinAvailable} agents needed connected within {_options.WaitForAgentsSeconds} s.");
+                throw new TimeoutException($"Only {Available().Count} of the {_options.MinAvailable} agents needed were available within {_options.WaitForAgentsSeconds} s.");
             }
         }
     }
+
+    /// <summary>The agents a round samples from: those connected, or every known agent (<c>Population=enrolled</c>).</summary>
+    private IReadOnlyList<string> Available() => _sampleEnrolled ? registry.KnownIds() : registry.ConnectedIds();
 
     private async Task<float[]> RunRoundAsync(string runId, int round, IStrategy strategy, float[] global, CancellationToken stoppingToken)
     {
         var started = time.GetTimestamp();
         var layout = server.Weights.Layout;
-        var available = registry.ConnectedIds();
+        var available = Available();
         var target = Math.Min(available.Count, Math.Max(_options.MinFit, (int)Math.Ceiling(_options.FractionFit * available.Count)));
         var asked = Math.Min(available.Count, target + _options.OverSelect);
         var cohort = available.ToArray();
@@ -191,6 +203,7 @@ public sealed partial class RoundRunner(
         var config = strategy.ConfigureFit(round);
         var pending = new Dictionary<string, string>(StringComparer.Ordinal);
         var failures = new List<ClientFailure>();
+        var offline = new List<string>();
         foreach (var agentId in selected)
         {
             var task = new TrainTask
@@ -218,7 +231,14 @@ public sealed partial class RoundRunner(
                 task.Config[key] = value;
             }
 
-            if (registry.TrySend(agentId, new CoordinatorMessage { Train = task }))
+            var message = new CoordinatorMessage { Train = task };
+            if (_sampleEnrolled && !registry.IsConnected(agentId))
+            {
+                registry.SendOrHold(agentId, message);
+                pending[agentId] = task.TaskId;
+                offline.Add(agentId);
+            }
+            else if (registry.TrySend(agentId, message))
             {
                 pending[agentId] = task.TaskId;
             }
@@ -228,7 +248,16 @@ public sealed partial class RoundRunner(
             }
         }
 
+        if (offline.Count > 0)
+        {
+            activator.Activate(round, offline);
+        }
+
         LogRoundStarted(logger, round, selected.Count, available.Count, target, sealedPayload.Bytes.Length);
+        status.RoundStartedAt = time.GetUtcNow();
+        status.RoundSelected = selected.Count;
+        status.RoundResults = 0;
+        status.RoundFailures = failures.Count;
         var aggregator = strategy.BeginRound(round, global, selected.Count, available.Count);
         if (_options.Deterministic)
         {
@@ -261,6 +290,7 @@ public sealed partial class RoundRunner(
                 {
                     case ResultReceived { Result: var result } received when result.Round == round && pending.TryGetValue(received.AgentId, out var taskId) && taskId == result.TaskId:
                         pending.Remove(received.AgentId);
+                        activator.Release(received.AgentId);
                         if (!result.Ok)
                         {
                             failures.Add(new ClientFailure(received.AgentId, $"training failed: {result.Error}"));
@@ -285,20 +315,28 @@ public sealed partial class RoundRunner(
                     case ResultReceived late:
                         DropLate(late);
                         break;
-                    case AgentChanged { Connected: false } gone when pending.Remove(gone.AgentId):
+                    case AgentChanged { Connected: false } gone when pending.ContainsKey(gone.AgentId) && !registry.IsConnected(gone.AgentId) && !registry.HasHeld(gone.AgentId):
+                        // (A disconnect of an agent that is connected again, or has not come for its task yet, is stale.)
+                        pending.Remove(gone.AgentId);
+                        activator.Release(gone.AgentId);
                         failures.Add(new ClientFailure(gone.AgentId, "disconnected during the round"));
                         LogClientFailed(logger, round, gone.AgentId, "disconnected during the round");
                         break;
                     default:
                         break;
                 }
+
+                status.RoundResults = accepted;
+                status.RoundFailures = failures.Count;
             }
         }
 
         foreach (var (agentId, taskId) in pending)
         {
-            failures.Add(new ClientFailure(agentId, accepted >= target ? "not needed: the round reached its target" : "no result before the deadline"));
+            var neverCame = registry.DropHeld(agentId);
+            failures.Add(new ClientFailure(agentId, accepted >= target ? "not needed: the round reached its target" : neverCame ? "never connected for its task" : "no result before the deadline"));
             registry.TrySend(agentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = taskId, Reason = "the round closed before this result arrived" } });
+            activator.Release(agentId);
         }
 
         var collectSeconds = time.GetElapsedTime(started, lastResultAt).TotalSeconds;
@@ -576,6 +614,9 @@ public sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1112, Level = LogLevel.Information, Message = "Round 0 (initial model): test accuracy {Accuracy:P2}, loss {Loss:F4}")]
     private static partial void LogInitialEvaluation(ILogger logger, double accuracy, double loss);
+
+    [LoggerMessage(EventId = 1113, Level = LogLevel.Information, Message = "Roster {Path}: {Count} agent ids, {Added} new")]
+    private static partial void LogRoster(ILogger logger, string path, int count, int added);
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Critical, Message = "The run stopped: {Reason}")]
     private static partial void LogRunFailed(ILogger logger, string reason, Exception exception);

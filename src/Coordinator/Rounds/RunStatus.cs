@@ -20,4 +20,16 @@ public sealed class RunStatus
 
     /// <summary>True after the last round.</summary>
     public bool Finished { get; set; }
+
+    /// <summary>Agents asked to train in the round in progress.</summary>
+    public int RoundSelected { get; set; }
+
+    /// <summary>Results accepted so far in the round in progress.</summary>
+    public int RoundResults { get; set; }
+
+    /// <summary>Failures so far in the round in progress.</summary>
+    public int RoundFailures { get; set; }
+
+    /// <summary>When the round in progress started (null before the first).</summary>
+    public DateTimeOffset? RoundStartedAt { get; set; }
 }

@@ -39,6 +39,10 @@ public sealed partial class CoordinatorService(
             ConnectedAgents = registry.ConnectedIds().Count,
             RunId = status.RunId,
             Finished = status.Finished,
+            RoundSelected = status.RoundSelected,
+            RoundResults = status.RoundResults,
+            RoundFailures = status.RoundFailures,
+            RoundElapsedSeconds = status.RoundStartedAt is { } started ? (time.GetUtcNow() - started).TotalSeconds : 0,
         });
 
     /// <inheritdoc />

@@ -57,7 +57,7 @@ internal sealed class TestCoordinator : IAsyncDisposable
         ["Coordinator:ChunkBytes"] = "65536",
     };
 
-    public static async Task<TestCoordinator> StartAsync(IDictionary<string, string?> settings, int port = 0)
+    public static async Task<TestCoordinator> StartAsync(IDictionary<string, string?> settings, int port = 0, Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing", ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
@@ -71,6 +71,7 @@ internal sealed class TestCoordinator : IAsyncDisposable
         var logs = new LogSink("coordinator");
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(logs);
+        services?.Invoke(builder.Services);
         builder.Services.AddFederatedCoordinator(builder.Configuration);
         var app = builder.Build();
         app.MapFederatedCoordinator();
