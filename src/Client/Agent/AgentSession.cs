@@ -206,11 +206,14 @@ internal sealed class AgentSession : IDisposable
             var result = message.KindCase == CoordinatorMessage.KindOneofCase.Train
                 ? await TrainAsync(message.Train, cancellationToken)
                 : await EvaluateAsync(message.Evaluate, cancellationToken);
-            await SendAsync(new AgentMessage { Result = result }, cancellationToken);
             if (result.Ok && message.KindCase == CoordinatorMessage.KindOneofCase.Train)
             {
+                // State first: once the coordinator has the result it may retire this agent (a virtual client), and a
+                // crash after the result must not leave the agent's disk behind the model it uploaded.
                 await PersistAsync(cancellationToken);
             }
+
+            await SendAsync(new AgentMessage { Result = result }, cancellationToken);
         }
     }
 
