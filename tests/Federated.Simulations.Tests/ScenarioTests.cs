@@ -39,6 +39,8 @@ public sealed class ScenarioTests : IDisposable
     [InlineData("""{ "data": { "source": "synthetic", "partition": "dirichlet:-1" } }""", "'data.partition'")]
     [InlineData("""{ "strategy": { "name": "fedfoo" } }""", "'strategy'")]
     [InlineData("""{ "mode": "cloud" }""", "'mode'")]
+    [InlineData("""{ "mode": "virtual", "virtual": { "poolSize": 0 } }""", "'virtual.poolSize'")]
+    [InlineData("""{ "mode": "virtual", "federatedEvaluationFraction": 0.5 }""", "'federatedEvaluationFraction'")]
     public void Load_BadValue_NamesTheKey(string json, string key)
     {
         // Synthetic data unless the case is about data, so that no data set is needed.
@@ -70,9 +72,11 @@ public sealed class ScenarioTests : IDisposable
     [InlineData("smoke.json")]
     [InlineData("default.json")]
     [InlineData("reference.json")]
+    [InlineData("virtual-smoke.json")]
+    [InlineData("virtual-1000.json")]
     public void ShippedScenarios_ParseAndValidate(string name)
     {
-        if (name != "smoke.json" && !Directory.Exists(new DataSection().ResolvedDirectory))
+        if (name is not ("smoke.json" or "virtual-smoke.json") && !Directory.Exists(new DataSection().ResolvedDirectory))
         {
             return; // needs Fashion-MNIST, which CI machines may not have; smoke.json never does.
         }

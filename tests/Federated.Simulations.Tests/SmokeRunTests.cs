@@ -98,4 +98,29 @@ public sealed class SmokeRunTests : IDisposable
         Assert.Equal(12, dropped + participants);
         Assert.Contains(rows, r => double.Parse(r[5], System.Globalization.CultureInfo.InvariantCulture) >= 2.9); // a round waited for its deadline
     }
+
+    [Fact]
+    public async Task Run_VirtualClients_MaterialisesOnlySampledAgentsWithinThePool()
+    {
+        var scenario = Scenario.Load(Path.Combine(AppContext.BaseDirectory, "scenarios", "virtual-smoke.json"));
+        scenario.Rounds = 2;
+        var run = Path.Combine(_dir, "virtual");
+
+        var code = await ScenarioRunner.RunAsync(scenario, run, TextWriter.Null, CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(3));
+
+        Assert.Equal(0, code);
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "summary.json")));
+        var pool = summary.RootElement.GetProperty("virtual_pool");
+        Assert.Equal(4, pool.GetProperty("capacity").GetInt32());
+        Assert.InRange(pool.GetProperty("max_held").GetInt32(), 1, 4);
+        Assert.Equal(2 * 8, pool.GetProperty("materialized").GetInt32()); // every sampled agent, once per round it was sampled
+        var rows = File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.All(rows, r => Assert.Equal("8", r[6]));
+
+        // Only agents that were sampled ever existed, and each kept its state on disk between its rounds.
+        var agentDirectories = Directory.GetDirectories(run, "agent-*");
+        Assert.InRange(agentDirectories.Length, 8, 16);
+        Assert.All(agentDirectories, d => Assert.True(File.Exists(Path.Combine(d, "state.json")) && File.Exists(Path.Combine(d, "local.safetensors")), d));
+        Assert.Contains("at most", File.ReadAllText(Path.Combine(run, "report.md")), StringComparison.Ordinal);
+    }
 }

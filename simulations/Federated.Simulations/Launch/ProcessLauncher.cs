@@ -13,6 +13,9 @@ namespace Federated.Simulations.Launch;
 /// <summary>Starts the coordinator and the agents as separate processes, waits for the run, and reports.</summary>
 internal sealed class ProcessLauncher(Scenarios.Scenario scenario, IReadOnlyList<string> extra, string outputDirectory, TextWriter console)
 {
+    /// <summary>Called with the coordinator's address once it answers (the live progress display asks it for status).</summary>
+    public Action<string>? CoordinatorReady { get; init; }
+
     /// <summary>The launch command's settings as a scenario (multi-process mode).</summary>
     public static Scenarios.Scenario ToScenario(LaunchSettings settings)
     {
@@ -63,6 +66,7 @@ internal sealed class ProcessLauncher(Scenarios.Scenario scenario, IReadOnlyList
             var coordinator = Start(coordinatorDll, "coordinator",
                 ["--urls", address, .. ToArguments(FederationPlan(scenario, outputDirectory)), .. ExtraSettings("Coordinator:")]);
             await WaitForCoordinatorAsync(address, coordinator, cancellationToken).ConfigureAwait(false);
+            CoordinatorReady?.Invoke(address);
             for (var i = 0; i < scenario.Clients; i++)
             {
                 Start(clientDll, $"agent-{i}",

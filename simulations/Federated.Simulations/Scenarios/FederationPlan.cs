@@ -40,6 +40,13 @@ public static class FederationPlan
             ["Coordinator:FederatedEvaluation:Fraction"] = Inv(scenario.FederatedEvaluationFraction),
             ["Coordinator:Deterministic"] = scenario.Deterministic ? "true" : "false",
         };
+        if (scenario.Mode == "virtual")
+        {
+            // Sample every enrolled agent; the simulator's pool materialises the sampled ones.
+            s["Coordinator:Population"] = "enrolled";
+            s["Coordinator:RosterFile"] = RosterPath(stateDirectory);
+        }
+
         if (scenario.Data.Source == "idx")
         {
             s["Coordinator:Evaluation:Directory"] = scenario.Data.ResolvedDirectory;
@@ -53,6 +60,28 @@ public static class FederationPlan
         return s;
     }
 
+    /// <summary>Agent <paramref name="index"/>'s id.</summary>
+    public static string AgentId(int index) => Inv(index).PadLeft(4, '0').Insert(0, "agent-");
+
+    /// <summary>The index of the agent named <paramref name="agentId"/> by <see cref="AgentId"/>.</summary>
+    /// <exception cref="ArgumentException">Not an id this plan made.</exception>
+    public static int AgentIndex(string agentId) =>
+        agentId is not null && agentId.StartsWith("agent-", StringComparison.Ordinal)
+        && int.TryParse(agentId.AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out var index) && AgentId(index) == agentId
+            ? index
+            : throw new ArgumentException($"'{agentId}' is not a simulated agent id (agent-0000, agent-0001, …).", nameof(agentId));
+
+    /// <summary>Where the coordinator's roster of every simulated agent id lives (virtual mode).</summary>
+    public static string RosterPath(string stateDirectory) => Path.Combine(stateDirectory, "roster.txt");
+
+    /// <summary>Writes the roster of the scenario's agent ids for the coordinator (virtual mode).</summary>
+    public static void WriteRoster(Scenario scenario, string stateDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        Directory.CreateDirectory(stateDirectory);
+        File.WriteAllLines(RosterPath(stateDirectory), Enumerable.Range(0, scenario.Clients).Select(AgentId));
+    }
+
     /// <summary>Agent <paramref name="index"/>'s settings.</summary>
     public static Dictionary<string, string> Agent(Scenario scenario, int index, string coordinatorAddress, string stateDirectory)
     {
@@ -60,7 +89,7 @@ public static class FederationPlan
         var s = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["Client:CoordinatorAddress"] = coordinatorAddress,
-            ["Client:AgentId"] = $"agent-{index:D4}",
+            ["Client:AgentId"] = AgentId(index),
             ["Client:Device"] = "cpu",
             ["Client:Threads"] = Inv(scenario.AgentThreads),
             ["Client:StateDirectory"] = stateDirectory,

@@ -25,7 +25,7 @@ internal static class RunCommand
                 var scenario = Scenario.Load(path.FullName);
                 var runDirectory = result.GetValue(output)?.FullName
                     ?? Path.GetFullPath(Path.Combine("runs", $"{scenario.Name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"));
-                return await ScenarioRunner.RunAsync(scenario, runDirectory, Console.Out, cancellationToken).ConfigureAwait(false);
+                return await ScenarioRunner.RunAsync(scenario, runDirectory, Console.Out, cancellationToken, interactive: !Console.IsOutputRedirected).ConfigureAwait(false);
             }
             catch (Exception e) when (e is ScenarioException or IOException or InvalidOperationException or TimeoutException or ArgumentException or UnauthorizedAccessException)
             {

@@ -57,7 +57,7 @@ public static class RunReport
     }
 
     /// <summary>Writes metrics.csv, metrics.json, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
-    public static void Write(Scenario scenario, string runDirectory, IReadOnlyList<RoundRecord> rounds, double wallSeconds, double peakRssMb)
+    public static void Write(Scenario scenario, string runDirectory, IReadOnlyList<RoundRecord> rounds, double wallSeconds, double peakRssMb, VirtualPoolStats? pool = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(rounds);
@@ -81,6 +81,7 @@ public static class RunReport
             BytesUp = rounds.Sum(r => r.BytesUp),
             BytesDown = rounds.Sum(r => r.BytesDown),
             Dropped = rounds.Sum(r => r.Dropped),
+            VirtualPool = pool,
         };
         File.WriteAllText(Path.Combine(runDirectory, "summary.json"), JsonSerializer.Serialize(summary, Json));
 
@@ -100,6 +101,12 @@ public static class RunReport
         report.AppendLine(CultureInfo.InvariantCulture, $"- final accuracy: **{summary.FinalAccuracy:P2}** (best {summary.BestAccuracy:P2})");
         report.AppendLine(CultureInfo.InvariantCulture, $"- wall time: {wallSeconds:F1} s ({summary.MeanRoundS:F2} s a round on average); peak RSS {peakRssMb:F0} MB");
         report.AppendLine(CultureInfo.InvariantCulture, $"- bytes up / down: {summary.BytesUp / 1e6:F1} / {summary.BytesDown / 1e6:F1} MB; dropped results: {summary.Dropped}");
+        if (pool is not null)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture,
+                $"- virtual clients: at most **{pool.MaxHeld}** agents in memory at once (pool of {pool.Capacity}); {pool.Materialized} agent materialisations from disk, {pool.FailedStarts} failed starts");
+        }
+
         report.AppendLine();
         report.AppendLine("| round | accuracy | loss | participants | dropped | duration s | slowest training s | up MB | down MB |");
         report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

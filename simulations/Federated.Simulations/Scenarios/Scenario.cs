@@ -46,8 +46,15 @@ public sealed class Scenario
     /// <summary>Seed for the partition, the initial model, sampling and local training.</summary>
     public long Seed { get; set; } = 1;
 
-    /// <summary><c>in-process</c> (agents as hosts in this process, real gRPC on loopback) or <c>multi-process</c> (one process per agent).</summary>
+    /// <summary>
+    /// <c>in-process</c> (agents as hosts in this process, real gRPC on loopback), <c>multi-process</c> (one process
+    /// per agent) or <c>virtual</c> (in-process, but only the sampled agents are materialised, from a bounded pool,
+    /// their state restored from disk: large federations).
+    /// </summary>
     public string Mode { get; set; } = "in-process";
+
+    /// <summary>Virtual-client settings (mode <c>virtual</c>).</summary>
+    public VirtualSection Virtual { get; set; } = new();
 
     /// <summary>libtorch threads per agent (agents share the machine's cores).</summary>
     public int AgentThreads { get; set; } = 1;
@@ -122,7 +129,9 @@ public sealed class Scenario
         Require(ModelFactory.Names.Contains(Model), "model", $"must be one of {string.Join(", ", ModelFactory.Names)}", Model);
         Require(Rounds is >= 1 and <= 100_000, "rounds", "must be between 1 and 100000", Rounds);
         Require(RoundDeadlineSeconds is > 0 and <= 7 * 24 * 3600, "roundDeadlineSeconds", "must be positive (at most a week)", RoundDeadlineSeconds);
-        Require(Mode is "in-process" or "multi-process", "mode", "must be in-process or multi-process", Mode);
+        Require(Mode is "in-process" or "multi-process" or "virtual", "mode", "must be in-process, multi-process or virtual", Mode);
+        Require(Virtual is not null && Virtual.PoolSize is >= 1 and <= 10_000, "virtual.poolSize", "must be between 1 and 10000", Virtual?.PoolSize);
+        Require(Mode != "virtual" || FederatedEvaluationFraction == 0, "federatedEvaluationFraction", "must be 0 in virtual mode (evaluation tasks go to connected agents only)", FederatedEvaluationFraction);
         Require(AgentThreads is >= 0 and <= 1024, "agentThreads", "must be between 0 (libtorch default) and 1024", AgentThreads);
         Require(FederatedEvaluationFraction is >= 0 and <= 1, "federatedEvaluationFraction", "must be between 0 and 1", FederatedEvaluationFraction);
         Require(Dropout is >= 0 and < 1, "dropout", "must be in [0, 1)", Dropout);
@@ -234,6 +243,13 @@ public sealed class StragglerSection
         new StableRandom(unchecked((ulong)seed ^ 0x57A6_61E5UL)).Shuffle(order.AsSpan());
         return order.Take((int)Math.Round(Fraction * clients)).ToHashSet();
     }
+}
+
+/// <summary>Virtual clients: how many agents may be materialised at once.</summary>
+public sealed class VirtualSection
+{
+    /// <summary>Agents alive at once, at most; the rest of a round's cohort waits for a slot.</summary>
+    public int PoolSize { get; set; } = 10;
 }
 
 /// <summary>The strategy section of a scenario.</summary>
