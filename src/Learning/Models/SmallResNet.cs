@@ -1,3 +1,4 @@
+using Federated.Learning.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -86,7 +87,7 @@ public sealed class SmallResNet : Module<Tensor, Tensor>
             var x = functional.relu(_bn1.call(_conv1.call(input)));
             x = _bn2.call(_conv2.call(x));
             var identity = _shortcutConv is null ? input : _shortcutBn!.call(_shortcutConv.call(input));
-            return functional.relu(x + identity);
+            return functional.relu(x.add(identity, TorchScalars.One));
         }
     }
 }

@@ -1,3 +1,4 @@
+using Federated.Learning.Runtime;
 using Federated.Learning.Training;
 using Federated.Learning.Weights;
 using TorchSharp;
@@ -79,7 +80,7 @@ public sealed class ProximalTerm : IClientAlgorithm
 
         // A Scalar kept alive across the native call (see LocalOptimizer's remarks on TorchSharp's Scalar).
         using var halfMu = (Mu / 2).ToScalar();
-        context.Loss = context.Loss! + sum!.mul(halfMu);
+        context.Loss = context.Loss!.add(sum!.mul(halfMu), TorchScalars.One);
     }
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using Federated.Learning.Runtime;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Federated.Learning.Training;
 using Federated.Learning.Weights;
@@ -79,7 +80,7 @@ public sealed class ScaffoldCorrection : IClientAlgorithm
         using var noGrad = torch.no_grad();
         foreach (var (parameter, correction) in _corrections)
         {
-            parameter.grad?.add_(correction);
+            parameter.grad?.add_(correction, TorchScalars.One);
         }
     }
 

@@ -1,3 +1,4 @@
+using Federated.Learning.Runtime;
 using Federated.Learning.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -48,9 +49,9 @@ public static class Evaluator
                     using var scope = torch.NewDisposeScope();
                     var (inputs, targets) = batches.Get(b);
                     var output = model.call(inputs);
-                    lossSum.add_(nn.functional.cross_entropy(output, targets, reduction: nn.Reduction.Sum).to(ScalarType.Float64));
-                    var cells = targets.mul(classesScalar).add_(output.argmax(1));
-                    confusion.add_(cells.bincount(null, classes * classes));
+                    lossSum.add_(nn.functional.cross_entropy(output, targets, reduction: nn.Reduction.Sum).to(ScalarType.Float64), TorchScalars.One);
+                    var cells = targets.mul(classesScalar).add_(output.argmax(1), TorchScalars.One);
+                    confusion.add_(cells.bincount(null, classes * classes), TorchScalars.One);
                 }
             }
 

@@ -1,3 +1,4 @@
+using Federated.Learning.Runtime;
 using Federated.Learning.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -110,7 +111,7 @@ public sealed class LocalTrainer
         using (var weight = n.ToScalar())
         {
             lossSum.add_(dataLoss.detach().to(ScalarType.Float64), weight);
-            correct.add_(output.argmax(1).eq(context.Targets).sum());
+            correct.add_(output.argmax(1).eq(context.Targets).sum(), TorchScalars.One);
         }
 
         Fire(static (p, c) => p.AfterBatch(c), context);

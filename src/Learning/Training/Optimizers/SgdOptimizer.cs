@@ -1,3 +1,4 @@
+using Federated.Learning.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -56,7 +57,7 @@ public sealed class SgdOptimizer : LocalOptimizer
                 }
                 else
                 {
-                    buffer.mul_(_momentum).add_(d);
+                    buffer.mul_(_momentum).add_(d, TorchScalars.One);
                 }
 
                 d = _nesterov ? d.add(buffer, _momentum) : buffer;
