@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Threading.Channels;
 using Federated.Coordinator.Agents;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Federated.Simulations.Scenarios;
@@ -172,9 +173,27 @@ internal sealed class VirtualAgentPool : IAgentActivator, IAsyncDisposable
                     else
                     {
                         _live[id] = host;
+                        var started = host;
+                        started.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() => OnStoppedByItself(id, started));
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>An agent that gave up by itself (it could not start, say) frees its slot at once; the round's deadline counts it.</summary>
+    private void OnStoppedByItself(string id, IHost host)
+    {
+        lock (_gate)
+        {
+            if (!_live.TryGetValue(id, out var current) || !ReferenceEquals(current, host))
+            {
+                return; // retired by the pool, which removed it first
+            }
+
+            _live.Remove(id);
+            _stopping.RemoveAll(t => t.IsCompleted);
+            _stopping.Add(Task.Run(() => RetireAsync(host), CancellationToken.None));
         }
     }
 
