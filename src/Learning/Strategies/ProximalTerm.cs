@@ -74,8 +74,9 @@ public sealed class ProximalTerm : IClientAlgorithm
         Tensor? sum = null;
         foreach (var (parameter, global) in _anchors)
         {
-            var term = (parameter - global).square().sum();
-            sum = sum is null ? term : sum + term;
+            // Explicit alpha: TorchSharp's operators pass an implicit Scalar that may be finalized mid-call (see TorchScalars).
+            var term = parameter.sub(global).square().sum();
+            sum = sum is null ? term : sum.add_(term, TorchScalars.One);
         }
 
         // A Scalar kept alive across the native call (see LocalOptimizer's remarks on TorchSharp's Scalar).
