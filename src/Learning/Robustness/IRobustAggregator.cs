@@ -5,7 +5,7 @@ namespace Federated.Learning.Robustness;
 /// each with a positive weight, usually its example count) to one aggregated delta. Implementations validate
 /// their parameters in the constructor, keep no state between calls, do no I/O and know nothing of transport,
 /// so they compose (<see cref="Bucketing"/>, <see cref="NormBounding"/> wrap another rule) and serve as the
-/// aggregation stage of any mean-based strategy through <c>RobustStrategy</c>.
+/// aggregation stage of any mean-based strategy through <see cref="RobustStrategy"/>.
 /// </summary>
 public interface IRobustAggregator
 {

@@ -54,7 +54,7 @@ public sealed record UpdateRejection(string ClientId, RejectionReason Reason, st
     public ClientFailure ToFailure() => new(ClientId, $"{Code}: {Message}");
 }
 
-/// <summary>Thrown by <c>RobustStrategy</c>'s aggregator for an update that fails the per-update checks.</summary>
+/// <summary>Thrown by <see cref="RobustStrategy"/>'s aggregator for an update that fails the per-update checks.</summary>
 public sealed class UpdateRejectedException : ArgumentException
 {
     /// <summary>Creates the exception for <paramref name="rejection"/>.</summary>
