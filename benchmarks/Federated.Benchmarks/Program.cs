@@ -13,6 +13,12 @@ using static TorchSharp.torch;
 NativeRuntime.TuneProcess();
 
 // Usage: federated-bench [--data DIR] [--threads N] [--repeats N] [--out FILE]
+//        federated-bench robust [--n N] [--d D] [--repeats N] [--out FILE]
+if (args.Length > 0 && args[0] == "robust")
+{
+    return RobustBenchmark.Run(args[1..]);
+}
+
 var settings = BenchSettings.Parse(args);
 if (settings is null)
 {

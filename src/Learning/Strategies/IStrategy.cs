@@ -76,4 +76,11 @@ public sealed record ClientFailure(string ClientId, string Reason);
 /// <param name="Global">The next global model.</param>
 /// <param name="Accepted">Updates that went into it.</param>
 /// <param name="Metrics">Aggregation metrics (e.g. weighted mean of client losses, update norm).</param>
-public sealed record AggregationResult(float[] Global, int Accepted, IReadOnlyDictionary<string, double> Metrics);
+public sealed record AggregationResult(float[] Global, int Accepted, IReadOnlyDictionary<string, double> Metrics)
+{
+    /// <summary>
+    /// Updates the aggregator received but left out when it finished (e.g. norm outliers under
+    /// <see cref="Robustness.RobustStrategy"/>), each with its reason; empty for the plain strategies.
+    /// </summary>
+    public IReadOnlyList<ClientFailure> Rejected { get; init; } = [];
+}

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Federated.Learning.Robustness;
 
 namespace Federated.Learning.Strategies;
 
@@ -10,6 +11,13 @@ namespace Federated.Learning.Strategies;
 /// <c>initial_variance</c> (fedadagrad, fedadam, fedyogi; 0.1, 0.9, 0.99, 1e-9, τ²), <c>client_momentum</c>
 /// (fednova; 0), and for every strategy <c>deterministic</c> (true/false; wraps it in a
 /// <see cref="DeterministicStrategy"/>).
+/// <para>
+/// Robust aggregation (every strategy but scaffold): <c>aggregator</c> takes a <see cref="RobustAggregators.Parse"/>
+/// specification (e.g. <c>trimmed_mean:beta=0.2</c>, <c>multikrum:f=2,m=5</c>) and wraps the strategy in a
+/// <see cref="RobustStrategy"/>, whose update validation reads <c>max_norm_ratio</c> (10), <c>min_norm_ratio</c>
+/// (off) and <c>max_norm</c> (off); <c>off</c> turns a check off. <c>aggregator=mean</c> validates without a robust
+/// rule. A robust strategy is already independent of arrival order, so <c>deterministic</c> adds nothing to it.
+/// </para>
 /// </summary>
 public static class StrategyFactory
 {
@@ -17,6 +25,10 @@ public static class StrategyFactory
     public static IReadOnlyList<string> Names { get; } = ["fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold", "fednova"];
 
     private static readonly string[] AdaptiveOptionNames = ["eta", "beta1", "beta2", "tau", "initial_variance"];
+
+    private static readonly string[] CommonOptionNames = ["deterministic", "aggregator", "max_norm_ratio", "min_norm_ratio", "max_norm"];
+
+    private static readonly string[] ValidationOptionNames = ["max_norm_ratio", "min_norm_ratio", "max_norm"];
 
     /// <summary>Creates the strategy <paramref name="name"/>; throws <see cref="ArgumentException"/> for unknown names, options or values.</summary>
     public static IStrategy Create(string name, IReadOnlyDictionary<string, string>? options = null)
@@ -28,14 +40,26 @@ public static class StrategyFactory
             ?? throw new ArgumentException($"Unknown strategy '{name}'; known strategies: {string.Join(", ", Names)}.", nameof(name));
         foreach (var option in options.Keys)
         {
-            if (option != "deterministic" && Array.IndexOf(known, option) < 0)
+            if (Array.IndexOf(CommonOptionNames, option) < 0 && Array.IndexOf(known, option) < 0)
             {
-                throw new ArgumentException($"Strategy '{key}' has no option '{option}'; its options: {string.Join(", ", known.Append("deterministic"))}.", nameof(options));
+                throw new ArgumentException($"Strategy '{key}' has no option '{option}'; its options: {string.Join(", ", known.Concat(CommonOptionNames))}.", nameof(options));
             }
         }
 
-        var strategy = Build(key, new OptionReader(key, options));
+        var reader = new OptionReader(key, options);
+        var strategy = Build(key, reader);
         var deterministic = options.TryGetValue("deterministic", out var flag) && ParseBool(key, flag);
+        if (options.TryGetValue("aggregator", out var specification))
+        {
+            return new RobustStrategy(strategy, RobustAggregators.Parse(specification), new UpdateValidator(reader.Validation()));
+        }
+
+        var stray = ValidationOptionNames.FirstOrDefault(options.ContainsKey);
+        if (stray is not null)
+        {
+            throw new ArgumentException($"Strategy '{key}': option '{stray}' needs option 'aggregator' (e.g. aggregator=mean to validate without a robust rule).", nameof(options));
+        }
+
         return deterministic ? new DeterministicStrategy(strategy) : strategy;
     }
 
@@ -77,6 +101,11 @@ public static class StrategyFactory
 
     private sealed class OptionReader(string strategy, IReadOnlyDictionary<string, string> options)
     {
+        public double? Optional(string option, double? fallback) =>
+            options.TryGetValue(option, out var text) && string.Equals(text.Trim(), "off", StringComparison.OrdinalIgnoreCase)
+                ? null
+                : options.ContainsKey(option) ? Get(option, 0) : fallback;
+
         public double Get(string option, double fallback)
         {
             if (!options.TryGetValue(option, out var text))
@@ -87,6 +116,27 @@ public static class StrategyFactory
             return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
                 ? value
                 : throw new ArgumentException($"Strategy '{strategy}': option '{option}' must be a number, not '{text}'.");
+        }
+
+        public UpdateValidationOptions Validation()
+        {
+            var defaults = new UpdateValidationOptions();
+            var validation = new UpdateValidationOptions
+            {
+                MaxNormRatio = Optional("max_norm_ratio", defaults.MaxNormRatio),
+                MinNormRatio = Optional("min_norm_ratio", defaults.MinNormRatio),
+                MaxNorm = Optional("max_norm", defaults.MaxNorm),
+            };
+            try
+            {
+                validation.Validate();
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new ArgumentException($"Invalid option for strategy '{strategy}': {e.Message}", e);
+            }
+
+            return validation;
         }
 
         public AdaptiveOptions Adaptive()
