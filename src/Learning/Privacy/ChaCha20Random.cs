@@ -41,10 +41,16 @@ public sealed class ChaCha20Random
     private const double InverseTwoTo53 = 1.0 / (1UL << 53);
     private const int ChunkPairs = 256;
 
+    // "expand 32-byte k"
+    private const uint Sigma0 = 0x61707865, Sigma1 = 0x3320646e, Sigma2 = 0x79622d32, Sigma3 = 0x6b206574;
+
+    /// <summary>Blocks computed at once, one per SIMD lane.</summary>
+    private static readonly int Lanes = Vector<uint>.Count;
+
     private readonly uint[] _key = new uint[8];
-    private readonly uint[] _block = new uint[BlockWords];
+    private readonly uint[] _buffer = new uint[BlockWords * Lanes];
     private ulong _counter;
-    private int _next = BlockWords;
+    private int _next;
 
     /// <summary>A generator keyed by <paramref name="key"/> (32 bytes), reading stream <paramref name="stream"/> from its start.</summary>
     public ChaCha20Random(ReadOnlySpan<byte> key, ulong stream = 0)
@@ -60,12 +66,14 @@ public sealed class ChaCha20Random
         }
 
         Stream = stream;
+        _next = _buffer.Length;
     }
 
     private ChaCha20Random(uint[] key, ulong stream)
     {
         key.CopyTo(_key, 0);
         Stream = stream;
+        _next = _buffer.Length;
     }
 
     /// <summary>The stream id (the RFC nonce's last two words).</summary>
@@ -94,18 +102,19 @@ public sealed class ChaCha20Random
     /// <summary>A generator with the same key reading stream <paramref name="stream"/> from its start.</summary>
     public ChaCha20Random WithStream(ulong stream) => new(_key, stream);
 
-    /// <summary>The next 32 keystream bits.</summary>
+    /// <summary>The next 32 keystream bits (keystream word order: block by block, each block's words in order).</summary>
     public uint NextUInt32()
     {
-        if (_next == BlockWords)
+        if (_next == _buffer.Length)
         {
-            Refill();
+            NextBlocks(_buffer);
+            _next = 0;
         }
 
-        return _block[_next++];
+        return _buffer[_next++];
     }
 
-    /// <summary>The next 64 keystream bits.</summary>
+    /// <summary>The next 64 keystream bits: the next word, then the one after it as the high half.</summary>
     public ulong NextUInt64()
     {
         ulong low = NextUInt32();
@@ -113,31 +122,22 @@ public sealed class ChaCha20Random
     }
 
     /// <summary>
-    /// Fills <paramref name="destination"/> with the values repeated <see cref="NextUInt64()"/> calls would give, but
-    /// writes whole blocks in place, several at a time with SIMD where the hardware has it.
+    /// Fills <paramref name="destination"/> with the values repeated <see cref="NextUInt64()"/> calls would give,
+    /// writing whole runs of blocks in place.
     /// </summary>
     public void Fill(Span<ulong> destination)
     {
         var i = 0;
-        while (i < destination.Length && (_next != BlockWords || !BitConverter.IsLittleEndian))
+        while (i < destination.Length && (_next != _buffer.Length || !BitConverter.IsLittleEndian))
         {
             destination[i++] = NextUInt64();
         }
 
-        // At a block boundary a block's 16 words are 8 little-endian ulongs, low word first.
-        const int PerBlock = BlockWords / 2;
-        var lanes = Vector<uint>.Count;
-        if (Vector.IsHardwareAccelerated && lanes > 1)
+        // At a block boundary: Lanes blocks of 16 words are 8 × Lanes little-endian ulongs, low word first.
+        var run = Lanes * BlockWords / 2;
+        for (; destination.Length - i >= run; i += run)
         {
-            for (; destination.Length - i >= lanes * PerBlock && _counter <= ulong.MaxValue - (ulong)lanes; i += lanes * PerBlock)
-            {
-                NextBlocks(MemoryMarshal.Cast<ulong, uint>(destination.Slice(i, lanes * PerBlock)));
-            }
-        }
-
-        for (; destination.Length - i >= PerBlock; i += PerBlock)
-        {
-            NextBlock(MemoryMarshal.Cast<ulong, uint>(destination.Slice(i, PerBlock)));
+            NextBlocks(MemoryMarshal.Cast<ulong, uint>(destination.Slice(i, run)));
         }
 
         while (i < destination.Length)
@@ -163,10 +163,14 @@ public sealed class ChaCha20Random
         return (radius * cos, radius * sin);
     }
 
-    /// <summary>Fills <paramref name="destination"/> with independent N(0, <paramref name="standardDeviation"/>²) samples.</summary>
+    /// <summary>
+    /// Fills <paramref name="destination"/> with independent N(0, <paramref name="standardDeviation"/>²) samples: the
+    /// same Box–Muller transform as <see cref="NextGaussianPair"/>, vectorised over chunks (its logarithm may differ
+    /// from <see cref="Math.Log(double)"/> in the last bit, so the values are not bit-identical to that method's).
+    /// </summary>
     public void FillGaussian(Span<float> destination, double standardDeviation) => Gaussian(destination, standardDeviation, add: false);
 
-    /// <summary>Adds independent N(0, <paramref name="standardDeviation"/>²) noise to every element of <paramref name="values"/> (in double, then rounded).</summary>
+    /// <summary>Adds independent N(0, <paramref name="standardDeviation"/>²) noise to every element of <paramref name="values"/> (in double, then rounded), as <see cref="FillGaussian"/> draws it.</summary>
     public void AddGaussian(Span<float> values, double standardDeviation) => Gaussian(values, standardDeviation, add: true);
 
     /// <summary>
@@ -186,11 +190,12 @@ public sealed class ChaCha20Random
             keyWords[i] = BinaryPrimitives.ReadUInt32LittleEndian(key[(4 * i)..]);
         }
 
-        Span<uint> words = stackalloc uint[BlockWords];
-        Block(
+        // Every lane computes the same block; the first is kept.
+        Span<uint> words = stackalloc uint[BlockWords * Lanes];
+        Blocks(
             keyWords,
-            counter,
-            BinaryPrimitives.ReadUInt32LittleEndian(nonce),
+            new Vector<uint>(counter),
+            new Vector<uint>(BinaryPrimitives.ReadUInt32LittleEndian(nonce)),
             BinaryPrimitives.ReadUInt32LittleEndian(nonce[4..]),
             BinaryPrimitives.ReadUInt32LittleEndian(nonce[8..]),
             words);
@@ -201,16 +206,17 @@ public sealed class ChaCha20Random
     }
 
     /// <summary>
-    /// The block function on words: the state is the four constants, the eight key words and the four words
-    /// <paramref name="w12"/>..<paramref name="w15"/> (the RFC's counter and nonce); 20 rounds (ten column-and-
-    /// diagonal double rounds), then the input state is added back.
+    /// The block function for <see cref="Lanes"/> blocks at once: lane j of the vector for state word i holds word i
+    /// of block j. The state is the four constants, the eight key words and the words 12..15 (the RFC's counter and
+    /// nonce); 20 rounds (ten column-and-diagonal double rounds), then the input state is added back, and block j's
+    /// words go to <c>output[16 j .. 16 j + 15]</c>.
     /// </summary>
-    private static void Block(ReadOnlySpan<uint> key, uint w12, uint w13, uint w14, uint w15, Span<uint> output)
+    private static void Blocks(ReadOnlySpan<uint> key, Vector<uint> w12, Vector<uint> w13, uint w14, uint w15, Span<uint> output)
     {
-        // "expand 32-byte k"
-        uint x0 = 0x61707865, x1 = 0x3320646e, x2 = 0x79622d32, x3 = 0x6b206574;
-        uint x4 = key[0], x5 = key[1], x6 = key[2], x7 = key[3], x8 = key[4], x9 = key[5], x10 = key[6], x11 = key[7];
-        uint x12 = w12, x13 = w13, x14 = w14, x15 = w15;
+        Vector<uint> x0 = new(Sigma0), x1 = new(Sigma1), x2 = new(Sigma2), x3 = new(Sigma3);
+        Vector<uint> x4 = new(key[0]), x5 = new(key[1]), x6 = new(key[2]), x7 = new(key[3]);
+        Vector<uint> x8 = new(key[4]), x9 = new(key[5]), x10 = new(key[6]), x11 = new(key[7]);
+        Vector<uint> x12 = w12, x13 = w13, x14 = new(w14), x15 = new(w15);
         for (var round = 0; round < 10; round++)
         {
             QuarterRound(ref x0, ref x4, ref x8, ref x12);
@@ -223,114 +229,27 @@ public sealed class ChaCha20Random
             QuarterRound(ref x3, ref x4, ref x9, ref x14);
         }
 
-        output[0] = x0 + 0x61707865;
-        output[1] = x1 + 0x3320646e;
-        output[2] = x2 + 0x79622d32;
-        output[3] = x3 + 0x6b206574;
-        output[4] = x4 + key[0];
-        output[5] = x5 + key[1];
-        output[6] = x6 + key[2];
-        output[7] = x7 + key[3];
-        output[8] = x8 + key[4];
-        output[9] = x9 + key[5];
-        output[10] = x10 + key[6];
-        output[11] = x11 + key[7];
-        output[12] = x12 + w12;
-        output[13] = x13 + w13;
-        output[14] = x14 + w14;
-        output[15] = x15 + w15;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void QuarterRound(ref uint a, ref uint b, ref uint c, ref uint d)
-    {
-        a += b;
-        d = BitOperations.RotateLeft(d ^ a, 16);
-        c += d;
-        b = BitOperations.RotateLeft(b ^ c, 12);
-        a += b;
-        d = BitOperations.RotateLeft(d ^ a, 8);
-        c += d;
-        b = BitOperations.RotateLeft(b ^ c, 7);
-    }
-
-    private void Refill()
-    {
-        NextBlock(_block);
-        _next = 0;
-    }
-
-    private void NextBlock(Span<uint> output)
-    {
-        if (_counter == ulong.MaxValue)
+        Span<uint> words = stackalloc uint[BlockWords * Lanes];
+        ReadOnlySpan<Vector<uint>> state =
+        [
+            x0 + new Vector<uint>(Sigma0), x1 + new Vector<uint>(Sigma1), x2 + new Vector<uint>(Sigma2), x3 + new Vector<uint>(Sigma3),
+            x4 + new Vector<uint>(key[0]), x5 + new Vector<uint>(key[1]), x6 + new Vector<uint>(key[2]), x7 + new Vector<uint>(key[3]),
+            x8 + new Vector<uint>(key[4]), x9 + new Vector<uint>(key[5]), x10 + new Vector<uint>(key[6]), x11 + new Vector<uint>(key[7]),
+            x12 + w12, x13 + w13, x14 + new Vector<uint>(w14), x15 + new Vector<uint>(w15),
+        ];
+        for (var i = 0; i < BlockWords; i++)
         {
-            throw new InvalidOperationException("The ChaCha20 stream is exhausted (2⁶⁴ blocks); use another stream.");
+            state[i].CopyTo(words[(i * Lanes)..]);
         }
 
-        Block(_key, (uint)_counter, (uint)(_counter >> 32), (uint)Stream, (uint)(Stream >> 32), output);
-        _counter++;
-    }
-
-    /// <summary>
-    /// <see cref="Vector{T}.Count"/> consecutive blocks at once: lane j of the vector for state word i holds word i of
-    /// block counter + j, so the quarter rounds run on all blocks together; the words are transposed on the way out.
-    /// </summary>
-    private void NextBlocks(Span<uint> output)
-    {
-        var lanes = Vector<uint>.Count;
-        Span<uint> low = stackalloc uint[lanes];
-        Span<uint> high = stackalloc uint[lanes];
-        for (var j = 0; j < lanes; j++)
-        {
-            var counter = _counter + (ulong)j;
-            low[j] = (uint)counter;
-            high[j] = (uint)(counter >> 32);
-        }
-
-        Vector<uint> x0 = new(0x61707865), x1 = new(0x3320646e), x2 = new(0x79622d32), x3 = new(0x6b206574);
-        Vector<uint> x4 = new(_key[0]), x5 = new(_key[1]), x6 = new(_key[2]), x7 = new(_key[3]);
-        Vector<uint> x8 = new(_key[4]), x9 = new(_key[5]), x10 = new(_key[6]), x11 = new(_key[7]);
-        Vector<uint> x12 = new(low), x13 = new(high), x14 = new((uint)Stream), x15 = new((uint)(Stream >> 32));
-        for (var round = 0; round < 10; round++)
-        {
-            QuarterRound(ref x0, ref x4, ref x8, ref x12);
-            QuarterRound(ref x1, ref x5, ref x9, ref x13);
-            QuarterRound(ref x2, ref x6, ref x10, ref x14);
-            QuarterRound(ref x3, ref x7, ref x11, ref x15);
-            QuarterRound(ref x0, ref x5, ref x10, ref x15);
-            QuarterRound(ref x1, ref x6, ref x11, ref x12);
-            QuarterRound(ref x2, ref x7, ref x8, ref x13);
-            QuarterRound(ref x3, ref x4, ref x9, ref x14);
-        }
-
-        // Add the input state back and transpose: word i of block j goes to output[16 j + i].
-        Span<uint> words = stackalloc uint[BlockWords * lanes];
-        (x0 + new Vector<uint>(0x61707865)).CopyTo(words);
-        (x1 + new Vector<uint>(0x3320646e)).CopyTo(words[lanes..]);
-        (x2 + new Vector<uint>(0x79622d32)).CopyTo(words[(2 * lanes)..]);
-        (x3 + new Vector<uint>(0x6b206574)).CopyTo(words[(3 * lanes)..]);
-        (x4 + new Vector<uint>(_key[0])).CopyTo(words[(4 * lanes)..]);
-        (x5 + new Vector<uint>(_key[1])).CopyTo(words[(5 * lanes)..]);
-        (x6 + new Vector<uint>(_key[2])).CopyTo(words[(6 * lanes)..]);
-        (x7 + new Vector<uint>(_key[3])).CopyTo(words[(7 * lanes)..]);
-        (x8 + new Vector<uint>(_key[4])).CopyTo(words[(8 * lanes)..]);
-        (x9 + new Vector<uint>(_key[5])).CopyTo(words[(9 * lanes)..]);
-        (x10 + new Vector<uint>(_key[6])).CopyTo(words[(10 * lanes)..]);
-        (x11 + new Vector<uint>(_key[7])).CopyTo(words[(11 * lanes)..]);
-        (x12 + new Vector<uint>(low)).CopyTo(words[(12 * lanes)..]);
-        (x13 + new Vector<uint>(high)).CopyTo(words[(13 * lanes)..]);
-        (x14 + new Vector<uint>((uint)Stream)).CopyTo(words[(14 * lanes)..]);
-        (x15 + new Vector<uint>((uint)(Stream >> 32))).CopyTo(words[(15 * lanes)..]);
-        for (var j = 0; j < lanes; j++)
+        for (var j = 0; j < Lanes; j++)
         {
             var block = output.Slice(j * BlockWords, BlockWords);
             for (var i = 0; i < BlockWords; i++)
             {
-                block[i] = words[(i * lanes) + j];
+                block[i] = words[(i * Lanes) + j];
             }
         }
-
-        _counter += (ulong)lanes;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -349,6 +268,27 @@ public sealed class ChaCha20Random
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<uint> RotateLeft(Vector<uint> value, int bits) =>
         Vector.ShiftLeft(value, bits) | Vector.ShiftRightLogical(value, 32 - bits);
+
+    /// <summary>The next <see cref="Lanes"/> blocks of this stream (64-bit counter in words 12–13, stream id in 14–15).</summary>
+    private void NextBlocks(Span<uint> output)
+    {
+        if (ulong.MaxValue - _counter < (ulong)Lanes)
+        {
+            throw new InvalidOperationException("The ChaCha20 stream is exhausted (2⁶⁴ blocks); use another stream.");
+        }
+
+        Span<uint> low = stackalloc uint[Lanes];
+        Span<uint> high = stackalloc uint[Lanes];
+        for (var j = 0; j < Lanes; j++)
+        {
+            var counter = _counter + (ulong)j;
+            low[j] = (uint)counter;
+            high[j] = (uint)(counter >> 32);
+        }
+
+        Blocks(_key, new Vector<uint>(low), new Vector<uint>(high), (uint)Stream, (uint)(Stream >> 32), output);
+        _counter += (ulong)Lanes;
+    }
 
     private void Gaussian(Span<float> values, double standardDeviation, bool add)
     {
@@ -395,5 +335,4 @@ public sealed class ChaCha20Random
             }
         }
     }
-
 }
