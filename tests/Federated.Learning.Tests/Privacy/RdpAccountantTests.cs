@@ -132,7 +132,11 @@ public sealed class RdpAccountantTests(ITestOutputHelper output)
     }
 
     [Theory]
+    // The Fashion-MNIST grid: Poisson rate 0.1, 100 rounds, δ = 1e-5, ε ∈ {1, 2, 4, 8}.
     [InlineData(1.0, 0.1, 100)]
+    [InlineData(2.0, 0.1, 100)]
+    [InlineData(4.0, 0.1, 100)]
+    [InlineData(8.0, 0.1, 100)]
     [InlineData(8.0, 0.04, 2250)]
     [InlineData(0.5, 0.01, 5000)]
     public void CalibrateNoise_MeetsTheTarget_AndIsTheSmallestToTolerance(double target, double q, long steps)
@@ -140,6 +144,7 @@ public sealed class RdpAccountantTests(ITestOutputHelper output)
         const double Tolerance = 1e-6;
 
         var z = RdpAccountant.CalibrateNoise(target, q, steps, 1e-5, tolerance: Tolerance);
+        output.WriteLine(FormattableString.Invariant($"target ε = {target} (δ = 1e-5, q = {q}, {steps} steps): z = {z:F6}"));
 
         var at = RdpAccountant.Epsilon(q, z, steps, 1e-5).Epsilon;
         var below = RdpAccountant.Epsilon(q, z * (1 - (2 * Tolerance)), steps, 1e-5).Epsilon;
