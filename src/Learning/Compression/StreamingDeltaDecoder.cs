@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Federated.Learning.Compression;
 
 /// <summary>
@@ -9,17 +7,20 @@ namespace Federated.Learning.Compression;
 /// values is added. Not thread-safe: one stream, one caller.
 /// </summary>
 /// <remarks>
-/// A payload can fail half way (a bad block, a stream that stops). The decoder keeps the bytes it consumed, so
-/// <see cref="Revert"/> can take the contribution back out by adding the same units with the opposite weight: exact
-/// in real arithmetic, within float rounding (a few ulps of the values involved) in float32. Memory: the accumulator
-/// is the caller's; the decoder holds the payload's bytes (at most the declared length) and one unit.
+/// A payload can fail half way (a bad block, a stream that stops). The decoder keeps a reference to every chunk it
+/// was given (not a copy: the caller must not reuse a chunk's buffer while the decoder lives; received protobuf
+/// <c>ByteString</c>s are immutable), so <see cref="Revert"/> can take the contribution back out by adding the same
+/// units with the opposite weight: exact in real arithmetic, within float rounding (a few ulps of the values
+/// involved) in float32. Memory: the accumulator is the caller's; the decoder copies at most one unit that
+/// straddles two chunks, and a sparse payload's index section.
 /// </remarks>
 public sealed class StreamingDeltaDecoder : IDisposable
 {
     private readonly Memory<float> _accumulator;
     private readonly float _weight;
     private readonly long _length;
-    private readonly ArrayBufferWriter<byte> _seen;
+    private readonly List<ReadOnlyMemory<byte>> _chunks = [];
+    private long _received;
     private DeltaDecoder? _decoder;
     private bool _faulted;
     private bool _reverted;
@@ -34,27 +35,27 @@ public sealed class StreamingDeltaDecoder : IDisposable
         _accumulator = accumulator;
         _weight = DeltaDecoder.CheckWeight(weight);
         _length = payloadLength;
-        _seen = new ArrayBufferWriter<byte>((int)Math.Min(payloadLength, 1 << 20) + 1);
         _decoder = new DeltaDecoder(accumulator.Length, payloadLength, DecodeMode.Add, _weight, null);
     }
 
     /// <summary>Bytes appended so far.</summary>
-    public long BytesReceived => _seen.WrittenCount;
+    public long BytesReceived => _received;
 
     /// <summary>True once the whole payload has been decoded (<see cref="Complete"/> confirms nothing follows).</summary>
     public bool IsComplete => _decoder is { IsDone: true } && !_faulted;
 
-    /// <summary>Consumes the next chunk, adding every unit it completes.</summary>
+    /// <summary>Consumes the next chunk, adding every unit it completes; keeps a reference to it until disposed.</summary>
     /// <exception cref="CodecException">The bytes so far are malformed; the decoder is then faulted (call <see cref="Revert"/>).</exception>
-    public void Append(ReadOnlySpan<byte> chunk)
+    public void Append(ReadOnlyMemory<byte> chunk)
     {
         var decoder = Live();
 
         // Kept before decoding: a chunk can apply units and then fail, and Revert must replay those units.
-        _seen.Write(chunk[..(int)Math.Min(chunk.Length, _length - _seen.WrittenCount)]);
+        _chunks.Add(chunk[..(int)Math.Clamp(_length - _received, 0L, chunk.Length)]);
+        _received += chunk.Length;
         try
         {
-            decoder.Feed(chunk, _accumulator.Span);
+            decoder.Feed(chunk.Span, _accumulator.Span);
         }
         catch (CodecException)
         {
@@ -79,13 +80,19 @@ public sealed class StreamingDeltaDecoder : IDisposable
         }
     }
 
-    /// <summary>Subtracts what this payload added so far (after a failure, or when the update is dropped); then the decoder is spent.</summary>
+    /// <summary>
+    /// Subtracts what this payload added so far (after a failure, or to drop an update already decoded); then the
+    /// decoder is spent. A second call does nothing.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The decoder was disposed before it was reverted.</exception>
     public void Revert()
     {
-        if (_reverted || _decoder is null)
+        if (_reverted)
         {
             return;
         }
+
+        ObjectDisposedException.ThrowIf(_decoder is null, this);
 
         var applied = _decoder.AppliedUnits;
         _decoder.Dispose();
@@ -97,7 +104,10 @@ public sealed class StreamingDeltaDecoder : IDisposable
         }
 
         using var undo = new DeltaDecoder(_accumulator.Length, _length, DecodeMode.Add, -_weight, null, unitLimit: applied);
-        undo.Feed(_seen.WrittenSpan, _accumulator.Span);
+        foreach (var chunk in _chunks)
+        {
+            undo.Feed(chunk.Span, _accumulator.Span);
+        }
     }
 
     /// <inheritdoc />
@@ -105,6 +115,7 @@ public sealed class StreamingDeltaDecoder : IDisposable
     {
         _decoder?.Dispose();
         _decoder = null;
+        _chunks.Clear();
     }
 
     private DeltaDecoder Live()

@@ -92,7 +92,7 @@ public sealed class CodecFuzzTests
         using var stream = new StreamingDeltaDecoder(accumulator, 1.5f, payload.Length);
         foreach (var segment in CodecTestKit.Segments(payload, random))
         {
-            stream.Append(segment.Span);
+            stream.Append(segment);
         }
 
         stream.Complete();

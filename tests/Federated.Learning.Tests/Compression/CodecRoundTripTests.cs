@@ -279,7 +279,7 @@ public sealed class CodecRoundTripTests
         {
             foreach (var segment in CodecTestKit.Segments(payload, cuts))
             {
-                stream.Append(segment.Span);
+                stream.Append(segment);
             }
 
             stream.Complete();

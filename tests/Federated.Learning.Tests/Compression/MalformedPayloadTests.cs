@@ -89,7 +89,7 @@ public sealed class MalformedPayloadTests
             {
                 foreach (var b in payload)
                 {
-                    stream.Append([b]);
+                    stream.Append(new[] { b });
                 }
 
                 stream.Complete();
@@ -115,9 +115,9 @@ public sealed class MalformedPayloadTests
         var before = accumulator.ToArray();
         using var stream = new StreamingDeltaDecoder(accumulator, 7f, payload.Length);
 
-        stream.Append(payload.AsSpan(0, payload.Length / 2));
+        stream.Append(payload.AsMemory(0, payload.Length / 2));
         Assert.NotEqual(before, accumulator); // blocks were applied as they arrived
-        var error = Assert.Throws<CodecException>(() => stream.Append(payload.AsSpan(payload.Length / 2)));
+        var error = Assert.Throws<CodecException>(() => stream.Append(payload.AsMemory(payload.Length / 2)));
         stream.Revert();
 
         Assert.Contains("reserved code 255", error.Message, StringComparison.Ordinal);
@@ -134,7 +134,7 @@ public sealed class MalformedPayloadTests
         var accumulator = new float[1000];
         using var stream = new StreamingDeltaDecoder(accumulator, 1f, payload.Length);
 
-        stream.Append(payload.AsSpan(0, payload.Length - 10));
+        stream.Append(payload.AsMemory(0, payload.Length - 10));
         var error = Assert.Throws<CodecException>(stream.Complete);
         stream.Revert();
 
