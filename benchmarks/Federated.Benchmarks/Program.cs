@@ -13,6 +13,12 @@ using static TorchSharp.torch;
 NativeRuntime.TuneProcess();
 
 // Usage: federated-bench [--data DIR] [--threads N] [--repeats N] [--out FILE]
+//        federated-bench codecs [--repeats N] [--out FILE]   (delta codec throughput, CodecBenchmark.cs)
+if (args is ["codecs", .. var codecArgs])
+{
+    return CodecBenchmark.Run(codecArgs);
+}
+
 var settings = BenchSettings.Parse(args);
 if (settings is null)
 {
