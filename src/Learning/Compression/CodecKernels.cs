@@ -87,10 +87,10 @@ internal static class CodecKernels
         lanes = rng;
     }
 
-    /// <summary>destination[i] = (codes[i] − L) · step.</summary>
-    public static void Dequantize(ReadOnlySpan<byte> codes, float step, int levels, Span<float> destination)
+    /// <summary>destination[i] = (codes[i] − L) · factor; with <paramref name="add"/>, destination[i] += that instead.</summary>
+    public static void Dequantize(ReadOnlySpan<byte> codes, float factor, int levels, Span<float> destination, bool add)
     {
-        var vStep = Vector256.Create(step);
+        var vFactor = Vector256.Create(factor);
         var vLevels = Vector256.Create((float)levels);
         ref var source = ref MemoryMarshal.GetReference(codes);
         ref var target = ref MemoryMarshal.GetReference(destination);
@@ -99,36 +99,20 @@ internal static class CodecKernels
         {
             for (; i <= destination.Length - 8; i += 8)
             {
-                ((WidenEight(ref Unsafe.Add(ref source, i)) - vLevels) * vStep).StoreUnsafe(ref target, (nuint)i);
+                var value = (WidenEight(ref Unsafe.Add(ref source, i)) - vLevels) * vFactor;
+                if (add)
+                {
+                    value = Vector256.LoadUnsafe(ref target, (nuint)i) + value;
+                }
+
+                value.StoreUnsafe(ref target, (nuint)i);
             }
         }
 
         for (; i < destination.Length; i++)
         {
-            destination[i] = (codes[i] - (float)levels) * step;
-        }
-    }
-
-    /// <summary>accumulator[i] += (codes[i] − L) · factor.</summary>
-    public static void DequantizeAdd(ReadOnlySpan<byte> codes, float factor, int levels, Span<float> accumulator)
-    {
-        var vFactor = Vector256.Create(factor);
-        var vLevels = Vector256.Create((float)levels);
-        ref var source = ref MemoryMarshal.GetReference(codes);
-        ref var target = ref MemoryMarshal.GetReference(accumulator);
-        var i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i <= accumulator.Length - 8; i += 8)
-            {
-                var sum = Vector256.LoadUnsafe(ref target, (nuint)i) + ((WidenEight(ref Unsafe.Add(ref source, i)) - vLevels) * vFactor);
-                sum.StoreUnsafe(ref target, (nuint)i);
-            }
-        }
-
-        for (; i < accumulator.Length; i++)
-        {
-            accumulator[i] += (codes[i] - (float)levels) * factor;
+            var value = (codes[i] - (float)levels) * factor;
+            destination[i] = add ? destination[i] + value : value;
         }
     }
 

@@ -142,7 +142,7 @@ internal sealed class QuantizedCodec : DenseCodec
         var codes = unit[sizeof(float)..];
         if (Bits == 8)
         {
-            Dequantize(codes[..destination.Length], factor, destination, add);
+            CodecKernels.Dequantize(codes[..destination.Length], factor, Levels, destination, add);
             return;
         }
 
@@ -151,19 +151,7 @@ internal sealed class QuantizedCodec : DenseCodec
         {
             var length = Math.Min(Chunk, destination.Length - start);
             CodecKernels.Unpack(codes[(start * Bits / 8)..], Bits, chunk[..length]);
-            Dequantize(chunk[..length], factor, destination.Slice(start, length), add);
-        }
-    }
-
-    private void Dequantize(ReadOnlySpan<byte> codes, float factor, Span<float> destination, bool add)
-    {
-        if (add)
-        {
-            CodecKernels.DequantizeAdd(codes, factor, Levels, destination);
-        }
-        else
-        {
-            CodecKernels.Dequantize(codes, factor, Levels, destination);
+            CodecKernels.Dequantize(chunk[..length], factor, Levels, destination.Slice(start, length), add);
         }
     }
 }

@@ -16,25 +16,13 @@ public sealed class QuantizationStatisticsTests
         // One block: the scale is max |x| = 1, so each element's rounding is a Bernoulli over one step.
         var x = Enumerable.Range(0, 64).Select(i => (float)Math.Sin(i * 0.7)).ToArray();
         x[0] = 1f;
-        var codec = DeltaCodecs.Quantized(bits, 64);
-        var random = new CodecRandom(2024);
-        var sum = new double[x.Length];
-        var decoded = new float[x.Length];
-        for (var d = 0; d < Draws; d++)
-        {
-            codec.Decode(codec.EncodeToArray(x, random), decoded);
-            for (var i = 0; i < x.Length; i++)
-            {
-                sum[i] += decoded[i];
-            }
-        }
+        var mean = MeanOfDecodes(DeltaCodecs.Quantized(bits, 64), x, new CodecRandom(2024));
 
         var step = 1.0 / ((1 << (bits - 1)) - 1);
         var standardError = step / 2 / Math.Sqrt(Draws); // a Bernoulli over one step has variance ≤ step²/4
         for (var i = 0; i < x.Length; i++)
         {
-            var mean = sum[i] / Draws;
-            Assert.True(Math.Abs(mean - x[i]) <= (5 * standardError) + 1e-6, $"{bits} bits, element {i}: mean {mean} vs {x[i]} (5 se = {5 * standardError})");
+            Assert.True(Math.Abs(mean[i] - x[i]) <= (5 * standardError) + 1e-6, $"{bits} bits, element {i}: mean {mean[i]} vs {x[i]} (5 se = {5 * standardError})");
         }
     }
 
@@ -62,8 +50,19 @@ public sealed class QuantizationStatisticsTests
     public void RandomKScaled_MeanOfManyDecodes_IsWithinFiveStandardErrorsOfTheInput()
     {
         var x = CodecTestKit.Delta(200, 31, sigma: 1.0);
-        var codec = DeltaCodecs.RandomK(0.25, seeded: true, scaled: true);
-        var random = new CodecRandom(7);
+        var mean = MeanOfDecodes(DeltaCodecs.RandomK(0.25, seeded: true, scaled: true), x, new CodecRandom(7));
+
+        for (var i = 0; i < x.Length; i++)
+        {
+            // Kept with probability p = k/n as x/p: variance x²(1/p − 1).
+            var standardError = Math.Abs(x[i]) * Math.Sqrt(3) / Math.Sqrt(Draws);
+            Assert.True(Math.Abs(mean[i] - x[i]) <= (5 * standardError) + 1e-9, $"element {i}: mean {mean[i]} vs {x[i]}");
+        }
+    }
+
+    /// <summary>The element-wise mean of <see cref="Draws"/> decodings of independent encodings of <paramref name="x"/>.</summary>
+    private static double[] MeanOfDecodes(IDeltaCodec codec, float[] x, CodecRandom random)
+    {
         var sum = new double[x.Length];
         var decoded = new float[x.Length];
         for (var d = 0; d < Draws; d++)
@@ -75,11 +74,6 @@ public sealed class QuantizationStatisticsTests
             }
         }
 
-        for (var i = 0; i < x.Length; i++)
-        {
-            // Kept with probability p = k/n as x/p: variance x²(1/p − 1).
-            var standardError = Math.Abs(x[i]) * Math.Sqrt(3) / Math.Sqrt(Draws);
-            Assert.True(Math.Abs((sum[i] / Draws) - x[i]) <= (5 * standardError) + 1e-9, $"element {i}: mean {sum[i] / Draws} vs {x[i]}");
-        }
+        return [.. sum.Select(s => s / Draws)];
     }
 }
