@@ -14,9 +14,15 @@ NativeRuntime.TuneProcess();
 
 // Usage: federated-bench [--data DIR] [--threads N] [--repeats N] [--out FILE]
 //        federated-bench robust [--n N] [--d D] [--repeats N] [--out FILE]
-if (args.Length > 0 && args[0] == "robust")
+//        federated-bench codecs [--repeats N] [--out FILE]   (delta codec throughput, CodecBenchmark.cs)
+if (args is ["robust", .. var robustArgs])
 {
-    return RobustBenchmark.Run(args[1..]);
+    return RobustBenchmark.Run(robustArgs);
+}
+
+if (args is ["codecs", .. var codecArgs])
+{
+    return CodecBenchmark.Run(codecArgs);
 }
 
 var settings = BenchSettings.Parse(args);
