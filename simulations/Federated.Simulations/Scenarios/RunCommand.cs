@@ -9,8 +9,10 @@ internal static class RunCommand
     {
         var file = new Argument<FileInfo?>("scenario") { Description = "A scenario JSON file (see simulations/scenarios/).", Arity = ArgumentArity.ZeroOrOne };
         var output = new Option<DirectoryInfo?>("--out") { Description = "Run folder (default runs/<scenario name>-<UTC time>)." };
+        var seed = new Option<long?>("--seed") { Description = "Override the scenario's seed (repeat a scenario over seeds without copying it)." };
         root.Arguments.Add(file);
         root.Options.Add(output);
+        root.Options.Add(seed);
         root.SetAction(async (result, cancellationToken) =>
         {
             var path = result.GetValue(file);
@@ -23,6 +25,12 @@ internal static class RunCommand
             try
             {
                 var scenario = Scenario.Load(path.FullName);
+                if (result.GetValue(seed) is { } overridden)
+                {
+                    scenario.Seed = overridden;
+                    scenario.Name += $"-seed{overridden}";
+                }
+
                 var runDirectory = result.GetValue(output)?.FullName
                     ?? Path.GetFullPath(Path.Combine("runs", $"{scenario.Name}-{DateTime.UtcNow:yyyyMMdd-HHmmss}"));
                 return await ScenarioRunner.RunAsync(scenario, runDirectory, Console.Out, cancellationToken, interactive: !Console.IsOutputRedirected).ConfigureAwait(false);
