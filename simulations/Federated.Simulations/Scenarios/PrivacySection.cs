@@ -132,7 +132,8 @@ public sealed class PrivacySection
         }
 
         var options = CoordinatorPrivacy.ToOptions(ToSettings(scenario), scenario.Rounds);
-        var charged = rounds.Select(r => r.Epsilon).Where(double.IsFinite).Prepend(0).Zip(rounds.Select(r => r.Epsilon).Where(double.IsFinite)).Count(p => p.Second > p.First);
+        var spent = rounds.Where(r => r.Epsilon is not null).Select(r => r.Epsilon!.Value).ToList();
+        var charged = spent.Prepend(0).Zip(spent).Count(p => p.Second > p.First);
         var ledger = new PrivacyLedger([new PrivacyLedgerEntry(options.SampleRate, options.NoiseMultiplier, charged)]);
         return ledger.WouldExceed(Budget, Delta, options.SampleRate, options.NoiseMultiplier);
     }

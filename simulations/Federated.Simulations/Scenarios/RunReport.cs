@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Federated.Simulations.Scenarios;
 
-/// <summary>One round of a run, as the run folder records it (<see cref="Epsilon"/>: ε spent after the round, NaN without privacy).</summary>
+/// <summary>One round of a run, as the run folder records it (<see cref="Epsilon"/>: ε spent after the round, null without privacy, and then left out of metrics.json).</summary>
 public sealed record RoundRecord(
     int Round,
     double Accuracy,
@@ -16,7 +17,7 @@ public sealed record RoundRecord(
     int Dropped,
     double SlowestTrainS,
     double PeakRssMb,
-    double Epsilon = double.NaN);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Epsilon = null);
 
 /// <summary>Reads the coordinator's <c>rounds.csv</c> and writes the run folder's metrics, summary, plots and report.</summary>
 public static class RunReport
@@ -55,7 +56,7 @@ public static class RunReport
             (int)Get(row, "failures"),
             Get(row, "slowest_train_s"),
             Get(row, "peak_rss_mb"),
-            Get(row, "epsilon"))).ToList();
+            double.IsFinite(Get(row, "epsilon")) ? Get(row, "epsilon") : null)).ToList();
     }
 
     /// <summary>Writes metrics.csv, metrics.json, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
@@ -63,7 +64,7 @@ public static class RunReport
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(rounds);
-        var hasEpsilon = rounds.Any(r => double.IsFinite(r.Epsilon));
+        var hasEpsilon = rounds.Any(r => r.Epsilon is not null);
         var csv = new StringBuilder("round,accuracy,loss,bytes_up,bytes_down,duration_s,participants,dropped,slowest_train_s" + (hasEpsilon ? ",epsilon\n" : "\n"));
         foreach (var r in rounds)
         {
@@ -87,7 +88,7 @@ public static class RunReport
             Dropped = rounds.Sum(r => r.Dropped),
             VirtualPool = pool,
             Privacy = scenario.Privacy is { } p
-                ? new { FinalEpsilon = hasEpsilon ? rounds.Last(r => double.IsFinite(r.Epsilon)).Epsilon : (double?)null, p.Delta, p.SampleRate, Budget = p.Budget > 0 ? p.Budget : (double?)null, StoppedByBudget = p.StoppedByBudget(scenario, rounds) }
+                ? new { FinalEpsilon = hasEpsilon ? rounds.Last(r => r.Epsilon is not null).Epsilon : null, p.Delta, p.SampleRate, Budget = p.Budget > 0 ? p.Budget : (double?)null, StoppedByBudget = p.StoppedByBudget(scenario, rounds) }
                 : null,
         };
         File.WriteAllText(Path.Combine(runDirectory, "summary.json"), JsonSerializer.Serialize(summary, Json));

@@ -68,7 +68,7 @@ public static class ScenarioRunner
         var budgetStop = rounds.Count > 0 && scenario.Privacy?.StoppedByBudget(scenario, rounds) == true;
         var complete = rounds.Count == scenario.Rounds || budgetStop;
         console.WriteLine(complete
-            ? string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalSeconds:F1} s: final accuracy {rounds[^1].Accuracy:P2}{(double.IsFinite(rounds[^1].Epsilon) ? $", ε = {rounds[^1].Epsilon:G4}" : "")}{(budgetStop ? $"; the privacy budget stopped the run after {rounds.Count} of {scenario.Rounds} rounds" : "")}; report {Path.Combine(runDirectory, "report.md")}")
+            ? string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalSeconds:F1} s: final accuracy {rounds[^1].Accuracy:P2}{(rounds[^1].Epsilon is { } epsilon ? $", ε = {epsilon:G4}" : "")}{(budgetStop ? $"; the privacy budget stopped the run after {rounds.Count} of {scenario.Rounds} rounds" : "")}; report {Path.Combine(runDirectory, "report.md")}")
             : $"the run stopped after {rounds.Count} of {scenario.Rounds} rounds; see {Path.Combine(runDirectory, "coordinator.log")}");
         return complete && exitCode == 0 ? 0 : 1;
     }
