@@ -2,6 +2,7 @@ using Federated.Client.Hosting;
 using Federated.Client.State;
 using Federated.Client.Training;
 using Federated.Learning.Models;
+using Federated.Learning.Privacy;
 using Federated.Learning.Runtime;
 using Federated.Learning.Training;
 using Federated.Learning.Weights;
@@ -67,6 +68,55 @@ public sealed class LocalTrainingServiceTests
         var evaluation = service.Evaluate(new EvaluateTask { TaskId = "e1", Round = 4, ModelName = "mlp", LayoutFingerprint = referenceWeights.Layout.Fingerprint },
             Google.Protobuf.MessageExtensions.ToByteArray(payload));
         Assert.Equal(64, evaluation.Samples);
+    }
+
+    [Fact]
+    public void Train_TaskCarriesClipBound_ClipsTheDeltaBeforeUpload_AndReportsIt()
+    {
+        using var dir = new TempDirectory();
+        var store = new AgentStateStore(dir.Path, NullLogger<AgentStateStore>.Instance);
+        var data = LocalDataLoader.Load(new ClientDataOptions { Source = "synthetic", SyntheticCount = 400, Clients = 4, Index = 2, MaxExamples = 64 }, torch.CPU);
+        using var service = new LocalTrainingService(data, ComputeContext.Cpu, store, new AgentState { AgentId = "a" }, NullLogger.Instance, TimeProvider.System);
+        using var reference = ModelFactory.Create("mlp", ModelShape.FromSample(data.SampleShape, data.NumClasses), torch.CPU, seed: 5);
+        var referenceWeights = new ModelWeights(reference);
+        var fingerprint = referenceWeights.Layout.Fingerprint;
+        var payload = new Payload { LayoutFingerprint = fingerprint };
+        PayloadCodec.AddDense(payload, PayloadCodec.ModelTensor, referenceWeights.Flatten());
+        var bytes = Google.Protobuf.MessageExtensions.ToByteArray(payload);
+        (float[] Delta, IReadOnlyDictionary<string, double> Metrics) Train(string? bound)
+        {
+            var task = new TrainTask
+            {
+                TaskId = "t",
+                Round = 1,
+                ModelName = "mlp",
+                LayoutFingerprint = fingerprint,
+                Training = new TrainingConfig { Epochs = 1, BatchSize = 16, Optimizer = "sgd", LearningRate = 0.1, Seed = 1 },
+            };
+            if (bound is not null)
+            {
+                task.Config[AgentClipping.BoundKey] = bound;
+            }
+
+            var outcome = service.Train(task, bytes, "a-t", 1 << 20, CancellationToken.None);
+            var update = PayloadCodec.Parse(outcome.Update.Bytes, fingerprint);
+            return (PayloadCodec.ReadDense(update, PayloadCodec.ModelTensor, referenceWeights.Layout.TotalLength), outcome.Metrics);
+        }
+
+        var (free, freeMetrics) = Train(null);
+        var norm = L2Clipping.Norm(free);
+        var bound = norm / 2;
+        var (clipped, clippedMetrics) = Train(bound.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        var (loose, looseMetrics) = Train((norm * 10).ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.Empty(freeMetrics);
+        Assert.InRange(L2Clipping.Norm(clipped), bound * (1 - 1e-5), bound);
+        var cosine = free.Zip(clipped, (a, b) => (double)a * b).Sum() / (norm * L2Clipping.Norm(clipped));
+        Assert.True(cosine > 0.999, $"the clipped delta changed direction (cosine {cosine})");
+        Assert.Equal(1, clippedMetrics[AgentClipping.ClippedMetric]);
+        Assert.Equal(0, looseMetrics[AgentClipping.ClippedMetric]);
+        Assert.Equal(norm, L2Clipping.Norm(loose), 3);
+        Assert.Throws<FormatException>(() => Train("-1"));
     }
 
     [Fact]

@@ -24,3 +24,102 @@ public sealed class OptionsValidatorTests
         Assert.Contains(errors, e => e.Contains("Coordinator:RosterFile", StringComparison.Ordinal) && e.Contains("/nonexistent/roster.txt", StringComparison.Ordinal));
     }
 }
+
+public sealed class PrivacyOptionsValidatorTests
+{
+    private static CoordinatorOptions Private(Action<CoordinatorOptions>? change = null)
+    {
+        var options = new CoordinatorOptions
+        {
+            Training = { Optimizer = "sgd" },
+            Evaluation = { Source = "none" },
+            Rounds = 100,
+            Privacy = { Enabled = true, NoiseMultiplier = 1.0, SampleRate = 0.1, ClipBound = 1.0, Delta = 1e-5 },
+        };
+        change?.Invoke(options);
+        return options;
+    }
+
+    private static List<string> Errors(CoordinatorOptions options) =>
+        [.. new CoordinatorOptionsValidator().Validate(null, options).Failures ?? []];
+
+    [Fact]
+    public void Privacy_ValidSettings_AreAccepted()
+    {
+        Assert.Empty(Errors(Private()));
+        Assert.Empty(Errors(Private(o => (o.Privacy.NoiseMultiplier, o.Privacy.TargetEpsilon, o.Privacy.EpsilonBudget) = (0, 4, 4))));
+        Assert.Empty(Errors(Private(o => o.Privacy.Adaptive = new AdaptiveClippingSettings { Enabled = true, CountNoiseStddev = 5 })));
+        Assert.Empty(Errors(Private(o => o.Strategy = "fedadam")));
+    }
+
+    [Fact]
+    public void Privacy_Disabled_IgnoresItsKeys() =>
+        Assert.Empty(Errors(Private(o => (o.Privacy.Enabled, o.Privacy.Delta, o.OverSelect, o.Strategy) = (false, 7, 3, "scaffold"))));
+
+    [Fact]
+    public void Privacy_WithScaffold_IsRefused()
+    {
+        var errors = Errors(Private(o => o.Strategy = "scaffold"));
+
+        Assert.Contains(errors, e => e.Contains("Coordinator:Privacy", StringComparison.Ordinal) && e.Contains("scaffold", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Privacy_WithOverSelection_IsRefused()
+    {
+        var errors = Errors(Private(o => o.OverSelect = 2));
+
+        Assert.Contains(errors, e => e.Contains("Coordinator:OverSelect", StringComparison.Ordinal) && e.Contains("Poisson", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Privacy_WithFixedFractionSampling_IsRefused()
+    {
+        var errors = Errors(Private(o => o.FractionFit = 0.1));
+
+        Assert.Contains(errors, e => e.Contains("Coordinator:FractionFit", StringComparison.Ordinal) && e.Contains("Poisson", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("delta", "Coordinator:Privacy:Delta")]
+    [InlineData("delta-one", "Coordinator:Privacy:Delta")]
+    [InlineData("z-negative", "Coordinator:Privacy:NoiseMultiplier")]
+    [InlineData("z-and-epsilon", "exactly one of NoiseMultiplier")]
+    [InlineData("neither", "exactly one of NoiseMultiplier")]
+    [InlineData("epsilon-nan", "Coordinator:Privacy:TargetEpsilon")]
+    [InlineData("budget-negative", "Coordinator:Privacy:EpsilonBudget")]
+    [InlineData("budget-below-one-round", "Coordinator:Privacy:EpsilonBudget")]
+    [InlineData("rate", "Coordinator:Privacy:SampleRate")]
+    [InlineData("clip", "Coordinator:Privacy:ClipBound")]
+    [InlineData("count-noise", "Coordinator:Privacy:Adaptive:CountNoiseStddev")]
+    [InlineData("count-noise-too-small", "2σ_b")]
+    [InlineData("quantile", "Coordinator:Privacy:Adaptive:TargetQuantile")]
+    public void Privacy_BadValue_IsNamed(string @case, string expected)
+    {
+        var options = Private(o =>
+        {
+            var p = o.Privacy;
+            switch (@case)
+            {
+                case "delta": p.Delta = 0; break;
+                case "delta-one": p.Delta = 1; break;
+                case "z-negative": p.NoiseMultiplier = -1; break;
+                case "z-and-epsilon": p.TargetEpsilon = 2; break;
+                case "neither": p.NoiseMultiplier = 0; break;
+                case "epsilon-nan": (p.NoiseMultiplier, p.TargetEpsilon) = (0, double.NaN); break;
+                case "budget-negative": p.EpsilonBudget = -1; break;
+                case "budget-below-one-round": p.EpsilonBudget = 1e-3; break;
+                case "rate": p.SampleRate = 0; break;
+                case "clip": p.ClipBound = 0; break;
+                case "count-noise": p.Adaptive = new AdaptiveClippingSettings { Enabled = true }; break;
+                case "count-noise-too-small": p.Adaptive = new AdaptiveClippingSettings { Enabled = true, CountNoiseStddev = 0.4 }; break;
+                case "quantile": p.Adaptive = new AdaptiveClippingSettings { Enabled = true, CountNoiseStddev = 5, TargetQuantile = 1 }; break;
+                default: throw new ArgumentOutOfRangeException(nameof(@case));
+            }
+        });
+
+        var errors = Errors(options);
+
+        Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
+    }
+}

@@ -57,6 +57,17 @@ public static class FederationPlan
             s[$"Coordinator:StrategyOptions:{key}"] = value;
         }
 
+        if (scenario.Privacy is { } privacy)
+        {
+            // Poisson sampling replaces the fixed fraction, and the noised mean is released whatever the count.
+            s["Coordinator:FractionFit"] = "1";
+            s["Coordinator:MinFit"] = "1";
+            foreach (var (key, value) in privacy.CoordinatorKeys(scenario))
+            {
+                s[key] = value;
+            }
+        }
+
         return s;
     }
 

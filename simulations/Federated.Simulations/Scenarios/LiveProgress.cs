@@ -74,7 +74,7 @@ internal sealed class LiveProgress(Scenario scenario, Stopwatch clock, TextWrite
             {
                 EraseStatus();
                 console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"round {r.Round,4}/{scenario.Rounds} | participants {r.Participants,4} dropped {r.Dropped,3} | accuracy {r.Accuracy,7:P2} loss {r.Loss:F4} | up {r.BytesUp / 1e6,8:F2} MB down {r.BytesDown / 1e6,8:F2} MB | {r.DurationS,6:F2} s | ETA {Eta(r.Round):hh\\:mm\\:ss}"));
+                    $"round {r.Round,4}/{scenario.Rounds} | participants {r.Participants,4} dropped {r.Dropped,3} | accuracy {r.Accuracy,7:P2} loss {r.Loss:F4} | up {r.BytesUp / 1e6,8:F2} MB down {r.BytesDown / 1e6,8:F2} MB | {r.DurationS,6:F2} s | ETA {Eta(r.Round):hh\\:mm\\:ss}{(r.Epsilon is { } epsilon ? $" | ε {epsilon:G4}" : "")}"));
                 _bytesUp += r.BytesUp;
                 _bytesDown += r.BytesDown;
                 _lastAccuracy = r.Accuracy;

@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Federated.Simulations.Scenarios;
 
-/// <summary>One round of a run, as the run folder records it.</summary>
+/// <summary>One round of a run, as the run folder records it (<see cref="Epsilon"/>: ε spent after the round, null without privacy, and then left out of metrics.json).</summary>
 public sealed record RoundRecord(
     int Round,
     double Accuracy,
@@ -15,7 +16,8 @@ public sealed record RoundRecord(
     int Participants,
     int Dropped,
     double SlowestTrainS,
-    double PeakRssMb);
+    double PeakRssMb,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Epsilon = null);
 
 /// <summary>Reads the coordinator's <c>rounds.csv</c> and writes the run folder's metrics, summary, plots and report.</summary>
 public static class RunReport
@@ -53,7 +55,8 @@ public static class RunReport
             (int)Get(row, "results"),
             (int)Get(row, "failures"),
             Get(row, "slowest_train_s"),
-            Get(row, "peak_rss_mb"))).ToList();
+            Get(row, "peak_rss_mb"),
+            double.IsFinite(Get(row, "epsilon")) ? Get(row, "epsilon") : null)).ToList();
     }
 
     /// <summary>Writes metrics.csv, metrics.json, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
@@ -61,10 +64,12 @@ public static class RunReport
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(rounds);
-        var csv = new StringBuilder("round,accuracy,loss,bytes_up,bytes_down,duration_s,participants,dropped,slowest_train_s\n");
+        var hasEpsilon = rounds.Any(r => r.Epsilon is not null);
+        var csv = new StringBuilder("round,accuracy,loss,bytes_up,bytes_down,duration_s,participants,dropped,slowest_train_s" + (hasEpsilon ? ",epsilon\n" : "\n"));
         foreach (var r in rounds)
         {
-            csv.Append(CultureInfo.InvariantCulture, $"{r.Round},{r.Accuracy:F5},{r.Loss:F5},{r.BytesUp},{r.BytesDown},{r.DurationS:F3},{r.Participants},{r.Dropped},{r.SlowestTrainS:F3}\n");
+            csv.Append(CultureInfo.InvariantCulture, $"{r.Round},{r.Accuracy:F5},{r.Loss:F5},{r.BytesUp},{r.BytesDown},{r.DurationS:F3},{r.Participants},{r.Dropped},{r.SlowestTrainS:F3}");
+            csv.Append(hasEpsilon ? string.Create(CultureInfo.InvariantCulture, $",{r.Epsilon:G8}\n") : "\n");
         }
 
         File.WriteAllText(Path.Combine(runDirectory, "metrics.csv"), csv.ToString());
@@ -82,6 +87,9 @@ public static class RunReport
             BytesDown = rounds.Sum(r => r.BytesDown),
             Dropped = rounds.Sum(r => r.Dropped),
             VirtualPool = pool,
+            Privacy = scenario.Privacy is { } p
+                ? new { FinalEpsilon = hasEpsilon ? rounds.Last(r => r.Epsilon is not null).Epsilon : null, p.Delta, p.SampleRate, Budget = p.Budget > 0 ? p.Budget : (double?)null, StoppedByBudget = p.StoppedByBudget(scenario, rounds) }
+                : null,
         };
         File.WriteAllText(Path.Combine(runDirectory, "summary.json"), JsonSerializer.Serialize(summary, Json));
 
@@ -95,12 +103,18 @@ public static class RunReport
         report.AppendLine(CultureInfo.InvariantCulture, $"# {scenario.Name}");
         report.AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture,
-            $"{scenario.Clients} clients ({scenario.ResolvedSampled} sampled per round), {scenario.Data.Source} data partitioned `{scenario.Data.Partition}`, model `{scenario.Model}`, strategy `{scenario.Strategy.Name}`, " +
+            $"{scenario.Clients} clients ({(scenario.Privacy is { } sampled ? $"Poisson-sampled at q = {sampled.SampleRate}" : $"{scenario.ResolvedSampled} sampled")} per round), {scenario.Data.Source} data partitioned `{scenario.Data.Partition}`, model `{scenario.Model}`, strategy `{scenario.Strategy.Name}`, " +
             $"{scenario.Training.Optimizer} lr {scenario.Training.LearningRate} momentum {scenario.Training.Momentum}, batch {scenario.Training.BatchSize}, {scenario.Training.Epochs} local epoch(s), {scenario.Rounds} rounds, seed {scenario.Seed}, mode {scenario.Mode}.");
         report.AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture, $"- final accuracy: **{summary.FinalAccuracy:P2}** (best {summary.BestAccuracy:P2})");
         report.AppendLine(CultureInfo.InvariantCulture, $"- wall time: {wallSeconds:F1} s ({summary.MeanRoundS:F2} s a round on average); peak RSS {peakRssMb:F0} MB");
         report.AppendLine(CultureInfo.InvariantCulture, $"- bytes up / down: {summary.BytesUp / 1e6:F1} / {summary.BytesDown / 1e6:F1} MB; dropped results: {summary.Dropped}");
+        if (summary.Privacy is { } privacy)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture,
+                $"- differential privacy: final **ε = {privacy.FinalEpsilon:G4}** at δ = {privacy.Delta:G3} (Poisson rate q = {privacy.SampleRate}, clip {scenario.Privacy!.Clip}{(scenario.Privacy.Adaptive is null ? "" : ", adaptive")}{(privacy.Budget is { } b ? $", budget {b}" : "")}){(privacy.StoppedByBudget ? "; the budget stopped the run" : "")}");
+        }
+
         if (pool is not null)
         {
             report.AppendLine(CultureInfo.InvariantCulture,
@@ -108,11 +122,12 @@ public static class RunReport
         }
 
         report.AppendLine();
-        report.AppendLine("| round | accuracy | loss | participants | dropped | duration s | slowest training s | up MB | down MB |");
-        report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        report.AppendLine("| round | accuracy | loss | participants | dropped | duration s | slowest training s | up MB | down MB |" + (hasEpsilon ? " ε |" : ""));
+        report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (hasEpsilon ? "---:|" : ""));
         foreach (var r in rounds)
         {
-            report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round} | {r.Accuracy:P2} | {r.Loss:F4} | {r.Participants} | {r.Dropped} | {r.DurationS:F2} | {r.SlowestTrainS:F2} | {r.BytesUp / 1e6:F2} | {r.BytesDown / 1e6:F2} |");
+            var epsilon = hasEpsilon ? string.Create(CultureInfo.InvariantCulture, $" {r.Epsilon:G4} |") : "";
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round} | {r.Accuracy:P2} | {r.Loss:F4} | {r.Participants} | {r.Dropped} | {r.DurationS:F2} | {r.SlowestTrainS:F2} | {r.BytesUp / 1e6:F2} | {r.BytesDown / 1e6:F2} |{epsilon}");
         }
 
         report.AppendLine();

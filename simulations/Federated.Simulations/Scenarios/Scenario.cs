@@ -71,6 +71,9 @@ public sealed class Scenario
     /// <summary>Fraction of agents asked to evaluate each new global model on their own data (0 = off).</summary>
     public double FederatedEvaluationFraction { get; set; }
 
+    /// <summary>Client-level differential privacy (Poisson sampling, clipping, noise, ε accounting); null = off.</summary>
+    public PrivacySection? Privacy { get; set; }
+
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
     public static Scenario Load(string path)
@@ -171,6 +174,8 @@ public sealed class Scenario
         {
             throw new ScenarioException($"Scenario '{source}': 'strategy' is invalid: {e.Message}", e);
         }
+
+        Privacy?.Validate(this, source);
     }
 
     private static string Format(object? value) => value switch

@@ -65,9 +65,10 @@ public static class ScenarioRunner
         // In-process, this process held the coordinator and every agent; multi-process, the coordinator's own peak.
         var peak = scenario.Mode == "multi-process" ? rounds.Select(r => r.PeakRssMb).DefaultIfEmpty(double.NaN).Max() : ProcessMemory.PeakRssMegabytes();
         RunReport.Write(scenario, runDirectory, rounds, clock.Elapsed.TotalSeconds, peak, pool);
-        var complete = rounds.Count == scenario.Rounds;
+        var budgetStop = rounds.Count > 0 && scenario.Privacy?.StoppedByBudget(scenario, rounds) == true;
+        var complete = rounds.Count == scenario.Rounds || budgetStop;
         console.WriteLine(complete
-            ? string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalSeconds:F1} s: final accuracy {rounds[^1].Accuracy:P2}; report {Path.Combine(runDirectory, "report.md")}")
+            ? string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalSeconds:F1} s: final accuracy {rounds[^1].Accuracy:P2}{(rounds[^1].Epsilon is { } epsilon ? $", ε = {epsilon:G4}" : "")}{(budgetStop ? $"; the privacy budget stopped the run after {rounds.Count} of {scenario.Rounds} rounds" : "")}; report {Path.Combine(runDirectory, "report.md")}")
             : $"the run stopped after {rounds.Count} of {scenario.Rounds} rounds; see {Path.Combine(runDirectory, "coordinator.log")}");
         return complete && exitCode == 0 ? 0 : 1;
     }

@@ -250,7 +250,7 @@ internal sealed class AgentSession : IDisposable
             var examples = service.Data.Count;
             AgentLog.TrainDone(_logger, task.TaskId, task.Round, examples, trainSeconds, report.Steps, report.FinalLoss, accuracy);
             _runtime.State = _runtime.State with { LastRound = task.Round, LastTaskId = task.TaskId };
-            return new TaskResult
+            var result = new TaskResult
             {
                 TaskId = task.TaskId,
                 Round = task.Round,
@@ -268,6 +268,12 @@ internal sealed class AgentSession : IDisposable
                     ["examples"] = report.Samples,
                 },
             };
+            foreach (var (key, value) in outcome.Metrics)
+            {
+                result.Metrics[key] = value;
+            }
+
+            return result;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {

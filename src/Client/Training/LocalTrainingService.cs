@@ -2,6 +2,7 @@ using Federated.Client.Agent;
 using Federated.Client.State;
 using Federated.Learning.Data;
 using Federated.Learning.Models;
+using Federated.Learning.Privacy;
 using Federated.Learning.Runtime;
 using Federated.Learning.Strategies;
 using Federated.Learning.Training;
@@ -13,10 +14,11 @@ using static TorchSharp.torch;
 
 namespace Federated.Client.Training;
 
-/// <summary>The outcome of one local training run: the sealed update to upload and the trainer's report.</summary>
+/// <summary>The outcome of one local training run: the sealed update to upload, the trainer's report and extra metrics.</summary>
 /// <param name="Update">The update payload (delta plus the strategy's extra tensors), ready to upload.</param>
 /// <param name="Report">Per-epoch metrics and step count.</param>
-public sealed record TrainOutcome(SealedPayload Update, TrainingReport Report);
+/// <param name="Metrics">Metrics the update's stages add to the result (<c>dp_clipped</c> when the delta was clipped for differential privacy).</param>
+public sealed record TrainOutcome(SealedPayload Update, TrainingReport Report, IReadOnlyDictionary<string, double> Metrics);
 
 /// <summary>
 /// The synchronous TorchSharp side of the agent: holds the local data, the model (built on the first task from
@@ -99,6 +101,8 @@ public sealed class LocalTrainingService : IDisposable
     /// <summary>
     /// Loads the global model from <paramref name="payloadBytes"/>, trains it on the local data and seals the update
     /// (<c>model</c> = local − global, plus the strategy's extra tensors) for upload as <paramref name="transferId"/>.
+    /// When the task's configuration carries a clipping bound (<see cref="AgentClipping.BoundKey"/>, differential privacy
+    /// with agent-side clipping), the delta is clipped to it before it is sealed and the outcome reports whether it was.
     /// </summary>
     public TrainOutcome Train(TrainTask task, byte[] payloadBytes, string transferId, int chunkBytes, CancellationToken cancellationToken)
     {
@@ -133,6 +137,12 @@ public sealed class LocalTrainingService : IDisposable
             var local = weights.Flatten();
             var delta = new float[local.Length];
             WeightVectors.Delta(local, global, delta);
+            var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+            if (AgentClipping.Apply(delta, round.Config) is { } clip)
+            {
+                AgentClipping.Report(clip, metrics);
+            }
+
             var update = new Payload { LayoutFingerprint = weights.Layout.Fingerprint };
             PayloadCodec.AddDense(update, PayloadCodec.ModelTensor, delta);
             var names = new HashSet<string>(StringComparer.Ordinal) { PayloadCodec.ModelTensor };
@@ -151,7 +161,7 @@ public sealed class LocalTrainingService : IDisposable
 
             update.Metadata["round"] = task.Round.ToString(System.Globalization.CultureInfo.InvariantCulture);
             update.Metadata["task_id"] = task.TaskId;
-            return new TrainOutcome(new SealedPayload(transferId, update, chunkBytes), report);
+            return new TrainOutcome(new SealedPayload(transferId, update, chunkBytes), report, metrics);
         }
         finally
         {

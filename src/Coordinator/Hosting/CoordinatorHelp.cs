@@ -58,5 +58,30 @@ internal static class CoordinatorHelp
           --Coordinator:AgentTimeoutSeconds        Silence after which an agent is dropped (default 30).
           --Coordinator:ExitWhenDone               Shut agents down and exit after the last round (default false).
           --Coordinator:MetricsFile                Per-round CSV, relative to StateDirectory (default rounds.csv).
+
+        Differential privacy (client-level DP-FedAvg; off by default):
+          --Coordinator:Privacy:Enabled            Clip, noise and account every round (default false).
+          --Coordinator:Privacy:SampleRate         q: each agent of the population joins a round independently with
+                                                   probability q (Poisson sampling; replaces FractionFit, which must
+                                                   stay 1, and OverSelect, which must be 0). Required.
+          --Coordinator:Privacy:NoiseMultiplier    z, the noise multiplier per round; or
+          --Coordinator:Privacy:TargetEpsilon      ε after Coordinator:Rounds rounds: z is calibrated (set one of the two).
+          --Coordinator:Privacy:Delta              δ for ε, the calibration and the budget (default 1e-5).
+          --Coordinator:Privacy:ClipBound          L2 bound C on every update (initial bound if adaptive; default 1).
+          --Coordinator:Privacy:ClipOnAgents       Agents clip before upload; the coordinator checks (default false).
+          --Coordinator:Privacy:EpsilonBudget      Stop before a round that would take ε above this (default 0 = none).
+          --Coordinator:Privacy:Seed               Key of the noise and the sample; empty = OS entropy (default).
+                                                   A seed makes runs reproducible and the noise known: simulations only.
+          --Coordinator:Privacy:Adaptive:Enabled          Adaptive clipping, Andrew et al. 2021 (default false).
+          --Coordinator:Privacy:Adaptive:TargetQuantile   γ, target unclipped fraction (default 0.5).
+          --Coordinator:Privacy:Adaptive:LearningRate     η_C, geometric step of the bound (default 0.2).
+          --Coordinator:Privacy:Adaptive:CountNoiseStddev σ_b, noise on the unclipped count; required, > z/2
+                                                          (the paper suggests expected participants / 20).
+        With privacy on: SCAFFOLD is refused; Population=enrolled samples every known agent (the expected cohort is
+        q × population); a round releases its noised mean whatever the number of results (MinFit does not apply) and
+        nothing when no result came; ε is logged and written to rounds.csv (column epsilon) after every round and the
+        ledger is saved with the checkpoint before the new model leaves the coordinator; when the budget would be
+        exceeded the run finishes cleanly (status finished, exit code 0 with ExitWhenDone) after the last round it
+        could afford.
         """;
 }

@@ -131,6 +131,70 @@ public sealed class CoordinatorOptions
 
     /// <summary>Per-round metrics are appended here as CSV (relative paths are under <see cref="StateDirectory"/>).</summary>
     public string MetricsFile { get; set; } = "rounds.csv";
+
+    /// <summary>Client-level differential privacy (DP-FedAvg with Poisson sampling and an RDP accountant); off by default.</summary>
+    public PrivacySettings Privacy { get; set; } = new();
+}
+
+/// <summary>
+/// Client-level differential privacy (the <c>Coordinator:Privacy</c> section). When enabled, the strategy is wrapped
+/// in a <see cref="Learning.Privacy.DifferentialPrivacyStrategy"/>, every round samples each agent of the population
+/// independently with probability <see cref="SampleRate"/> (Poisson sampling, replacing <see cref="CoordinatorOptions.FractionFit"/>),
+/// the privacy ledger is saved with every checkpoint and ε is reported after every round.
+/// </summary>
+public sealed class PrivacySettings
+{
+    /// <summary>Turns differential privacy on.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>z, the total noise multiplier per round; 0 = calibrate it from <see cref="TargetEpsilon"/>. Set exactly one of the two.</summary>
+    public double NoiseMultiplier { get; set; }
+
+    /// <summary>
+    /// ε to reach after <see cref="CoordinatorOptions.Rounds"/> rounds at <see cref="Delta"/>; the smallest z that meets it is
+    /// found with the accountant; 0 = use <see cref="NoiseMultiplier"/>.
+    /// </summary>
+    public double TargetEpsilon { get; set; }
+
+    /// <summary>δ at which ε is reported, calibrated and checked against the budget.</summary>
+    public double Delta { get; set; } = 1e-5;
+
+    /// <summary>C, the L2 bound every update is clipped to (the initial bound with adaptive clipping).</summary>
+    public double ClipBound { get; set; } = 1.0;
+
+    /// <summary>Agents clip their own updates (the task configuration carries the bound); the coordinator checks and rescales.</summary>
+    public bool ClipOnAgents { get; set; }
+
+    /// <summary>q ∈ (0, 1], the Poisson sampling rate: each agent of the population joins a round with this probability.</summary>
+    public double SampleRate { get; set; }
+
+    /// <summary>ε_max at <see cref="Delta"/>: the run stops before a round that would exceed it; 0 = no budget.</summary>
+    public double EpsilonBudget { get; set; }
+
+    /// <summary>
+    /// Key of the noise and of the Poisson sample; empty = the operating system's entropy (production). A seed makes
+    /// runs reproducible and the noise known to anyone who knows it: for simulations only.
+    /// </summary>
+    public string Seed { get; set; } = "";
+
+    /// <summary>Adaptive clipping (Andrew et al. 2021); off by default.</summary>
+    public AdaptiveClippingSettings Adaptive { get; set; } = new();
+}
+
+/// <summary>Adaptive clipping: the bound follows a quantile of the update norms, starting at <see cref="PrivacySettings.ClipBound"/>.</summary>
+public sealed class AdaptiveClippingSettings
+{
+    /// <summary>Turns adaptive clipping on.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>γ ∈ (0, 1), the target fraction of unclipped updates.</summary>
+    public double TargetQuantile { get; set; } = 0.5;
+
+    /// <summary>η_C &gt; 0, the bound's geometric learning rate.</summary>
+    public double LearningRate { get; set; } = 0.2;
+
+    /// <summary>σ_b &gt; 0, the noise on the unclipped count (the paper suggests expected participants / 20); must exceed z / 2.</summary>
+    public double CountNoiseStddev { get; set; }
 }
 
 /// <summary>Local training agents run each round.</summary>

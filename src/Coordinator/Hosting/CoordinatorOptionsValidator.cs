@@ -70,6 +70,8 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             errors.Add($"Coordinator:Strategy: {e.Message}");
         }
 
+        Privacy.CoordinatorPrivacy.Validate(options, errors);
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -4,9 +4,11 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Hosting;
+using Federated.Coordinator.Privacy;
 using Federated.Coordinator.State;
 using Federated.Coordinator.Transfers;
 using Federated.Learning.Data.Partitioning;
+using Federated.Learning.Privacy;
 using Federated.Learning.Strategies;
 using Federated.Protocol.Transfers;
 using Federated.Protocol.V1;
@@ -35,6 +37,7 @@ public sealed partial class RoundRunner(
     private readonly CoordinatorOptions _options = options.Value;
     private readonly bool _sampleEnrolled = options.Value.Population == "enrolled";
     private readonly List<IReadOnlyDictionary<string, string>> _history = [];
+    private CoordinatorPrivacy? _privacy;
     private int _lateResults;
 
     /// <inheritdoc />
@@ -66,6 +69,10 @@ public sealed partial class RoundRunner(
     private async Task RunAsync(CancellationToken stoppingToken)
     {
         var strategy = StrategyFactory.Create(_options.Strategy, _options.StrategyOptions);
+        var checkpoint = _options.Resume ? store.TryLoad() : null;
+        _privacy = CoordinatorPrivacy.Create(_options);
+        var dp = _privacy?.Wrap(strategy, checkpoint?.PrivacyLedger);
+        strategy = (IStrategy?)dp ?? strategy;
         if (_options.RosterFile.Length > 0)
         {
             var ids = File.ReadLines(_options.RosterFile).Select(l => l.Split('#')[0].Trim()).Where(l => l.Length > 0).ToList();
@@ -77,7 +84,6 @@ public sealed partial class RoundRunner(
         float[] global;
         int firstRound;
         string runId;
-        var checkpoint = _options.Resume ? store.TryLoad() : null;
         if (checkpoint is not null)
         {
             if (checkpoint.LayoutFingerprint != layout.Fingerprint || checkpoint.Global.Length != layout.TotalLength)
@@ -89,6 +95,11 @@ public sealed partial class RoundRunner(
             if (checkpoint.Strategy != strategy.Name)
             {
                 throw new InvalidDataException($"The checkpoint was written by strategy '{checkpoint.Strategy}', not '{strategy.Name}'.");
+            }
+
+            if (dp is not null && checkpoint.PrivacyLedger is null)
+            {
+                throw new InvalidDataException($"The checkpoint of differentially private run '{checkpoint.RunId}' lacks its privacy ledger: ε spent so far is unknown.");
             }
 
             global = checkpoint.Global;
@@ -118,9 +129,28 @@ public sealed partial class RoundRunner(
         status.RunId = runId;
         status.TotalRounds = _options.Rounds;
         status.CurrentRound = firstRound - 1;
+        if (dp is not null)
+        {
+            var o = dp.Options;
+            var (updateNoise, steps, spent) = (o.UpdateNoiseMultiplier, dp.Ledger.Steps, SpentEpsilon(dp));
+            LogPrivacy(logger, o.SampleRate, o.NoiseMultiplier, updateNoise, o.ClipBound, o.Adaptive is null ? "fixed" : "adaptive", o.ClipOnAgents ? "agents" : "coordinator",
+                o.Delta, o.EpsilonBudget ?? double.PositiveInfinity, _privacy!.Seeded ? "a configured seed (reproducible, not private)" : "OS entropy", steps, spent);
+        }
+
         for (var round = firstRound; round <= _options.Rounds; round++)
         {
             stoppingToken.ThrowIfCancellationRequested();
+            if (dp is { NextRoundExceedsBudget: true })
+            {
+                // Checked before sampling: a round that would take ε above the budget never starts.
+                var spent = SpentEpsilon(dp);
+                var next = dp.Ledger.SpentAfter(dp.Options.Delta, dp.Options.SampleRate, dp.Options.NoiseMultiplier).Epsilon;
+                status.StopReason = string.Create(CultureInfo.InvariantCulture,
+                    $"privacy budget: round {round} would take ε from {spent:G6} to {next:G6}, above the budget {dp.Options.EpsilonBudget:G6} at δ = {dp.Options.Delta:G3}");
+                LogBudgetReached(logger, round, spent, next, dp.Options.EpsilonBudget!.Value, dp.Options.Delta);
+                break;
+            }
+
             await WaitForAgentsAsync(stoppingToken).ConfigureAwait(false);
             status.CurrentRound = round;
             global = await RunRoundAsync(runId, round, strategy, global, stoppingToken).ConfigureAwait(false);
@@ -128,7 +158,7 @@ public sealed partial class RoundRunner(
 
         status.Finished = true;
         var finalChecksum = Checksum(global);
-        LogFinished(logger, runId, _options.Rounds, finalChecksum);
+        LogFinished(logger, runId, status.CompletedRounds, finalChecksum);
         if (_options.ExitWhenDone)
         {
             var connections = registry.Broadcast(new CoordinatorMessage { Shutdown = new Shutdown { Reason = "the run is finished" } }, closeAfter: true);
@@ -184,11 +214,23 @@ public sealed partial class RoundRunner(
         var started = time.GetTimestamp();
         var layout = server.Weights.Layout;
         var available = Available();
-        var target = Math.Min(available.Count, Math.Max(_options.MinFit, (int)Math.Ceiling(_options.FractionFit * available.Count)));
-        var asked = Math.Min(available.Count, target + _options.OverSelect);
-        var cohort = available.ToArray();
-        new StableRandom(unchecked((ulong)_options.Seed * 1_000_003UL + (ulong)round)).Shuffle(cohort.AsSpan());
-        var selected = cohort.Take(asked).Order(StringComparer.Ordinal).ToList();
+        int target;
+        List<string> selected;
+        if (_privacy is not null)
+        {
+            // Poisson sampling, as the accountant assumes: every agent of the population independently with probability q,
+            // no over-selection, no replacement of dropouts; the round waits for all of them (until the deadline).
+            selected = [.. _privacy.Sample(available, round)];
+            target = selected.Count;
+        }
+        else
+        {
+            target = Math.Min(available.Count, Math.Max(_options.MinFit, (int)Math.Ceiling(_options.FractionFit * available.Count)));
+            var asked = Math.Min(available.Count, target + _options.OverSelect);
+            var cohort = available.ToArray();
+            new StableRandom(unchecked((ulong)_options.Seed * 1_000_003UL + (ulong)round)).Shuffle(cohort.AsSpan());
+            selected = cohort.Take(asked).Order(StringComparer.Ordinal).ToList();
+        }
 
         var payload = new Payload { LayoutFingerprint = layout.Fingerprint };
         PayloadCodec.AddDense(payload, PayloadCodec.ModelTensor, global);
@@ -341,13 +383,20 @@ public sealed partial class RoundRunner(
 
         var collectSeconds = time.GetElapsedTime(started, lastResultAt).TotalSeconds;
         var finishStarted = Stopwatch.GetTimestamp();
-        var roundOk = accepted >= Math.Min(_options.MinFit, Math.Max(1, selected.Count));
+        // With differential privacy the noised sum is released whatever the number of results (the noise, calibrated to
+        // the expected participants, protects it; a release that depended on the count would leak it), so MinFit does
+        // not gate it; a round without any result releases nothing and charges no privacy.
+        var roundOk = _privacy is null ? accepted >= Math.Min(_options.MinFit, Math.Max(1, selected.Count)) : accepted > 0;
         IReadOnlyDictionary<string, double> aggregationMetrics = new Dictionary<string, double>();
         if (roundOk)
         {
             var outcome = aggregator.Finish(failures);
             global = outcome.Global;
             aggregationMetrics = outcome.Metrics;
+        }
+        else if (_privacy is not null)
+        {
+            LogNothingReleased(logger, round, selected.Count);
         }
         else
         {
@@ -361,6 +410,29 @@ public sealed partial class RoundRunner(
         var evaluateStarted = Stopwatch.GetTimestamp();
         var evaluation = await server.EvaluateAsync(global, stoppingToken).ConfigureAwait(false);
         var evaluateSeconds = Stopwatch.GetElapsedTime(evaluateStarted).TotalSeconds;
+
+        // The checkpoint, and with it the privacy ledger (ε), is on disk before the new model leaves the coordinator:
+        // federated evaluation sends it out below, and the next round after this method returns. Its history row is
+        // provisional; the next checkpoint carries the complete one.
+        var checksum = Checksum(global);
+        var spentEpsilon = strategy is DifferentialPrivacyStrategy dp ? SpentEpsilon(dp) : (double?)null;
+        var checkpointStarted = Stopwatch.GetTimestamp();
+        _history.Add(new Dictionary<string, string>(StringComparer.Ordinal) { ["round"] = Inv(round), ["ok"] = roundOk ? "true" : "false", ["global_sha256"] = checksum });
+        store.Save(
+            new RoundCheckpoint
+            {
+                RunId = runId,
+                Round = round,
+                Model = server.ModelName,
+                LayoutFingerprint = layout.Fingerprint,
+                Global = global,
+                Strategy = strategy.Name,
+                StrategyState = strategy.SaveState(),
+                History = _history,
+                PrivacyLedger = (strategy as DifferentialPrivacyStrategy)?.Ledger.ToJson(),
+            },
+            layout.Entries.Select(e => (e.Name, e.Shape.ToArray(), e.Offset, e.Length)).ToList());
+        var checkpointSeconds = Stopwatch.GetElapsedTime(checkpointStarted).TotalSeconds;
 
         var federated = await FederatedEvaluateAsync(runId, round, global, stoppingToken).ConfigureAwait(false);
         var counts = transfers.TakeCounters().Where(kv => selected.Contains(kv.Key)).Select(kv => kv.Value).ToList();
@@ -389,7 +461,7 @@ public sealed partial class RoundRunner(
             ["down_wire_bytes_total"] = Inv(counts.Sum(c => (double)c.DownWire), "F0"),
             ["up_wire_bytes_total"] = Inv(counts.Sum(c => (double)c.UpWire), "F0"),
             ["peak_rss_mb"] = Inv(Learning.Runtime.ProcessMemory.PeakRssMegabytes(), "F1"),
-            ["global_sha256"] = Checksum(global),
+            ["global_sha256"] = checksum,
         };
         if (federated is { } fe)
         {
@@ -404,22 +476,15 @@ public sealed partial class RoundRunner(
             row.TryAdd("agg_" + key, Inv(value, "G6"));
         }
 
-        var checkpointStarted = Stopwatch.GetTimestamp();
-        _history.Add(row);
-        store.Save(
-            new RoundCheckpoint
-            {
-                RunId = runId,
-                Round = round,
-                Model = server.ModelName,
-                LayoutFingerprint = layout.Fingerprint,
-                Global = global,
-                Strategy = strategy.Name,
-                StrategyState = strategy.SaveState(),
-                History = _history,
-            },
-            layout.Entries.Select(e => (e.Name, e.Shape.ToArray(), e.Offset, e.Length)).ToList());
-        row["checkpoint_s"] = Inv(Stopwatch.GetElapsedTime(checkpointStarted).TotalSeconds, "F3");
+        if (spentEpsilon is { } epsilon)
+        {
+            row["epsilon"] = Inv(epsilon, "G8");
+            var o = ((DifferentialPrivacyStrategy)strategy).Options;
+            LogPrivacySpent(logger, round, epsilon, o.Delta, o.EpsilonBudget ?? double.PositiveInfinity);
+        }
+
+        _history[^1] = row;
+        row["checkpoint_s"] = Inv(checkpointSeconds, "F3");
         status.GlobalChecksum = row["global_sha256"];
         status.CompletedRounds = round;
         AppendMetrics(row);
@@ -571,6 +636,9 @@ public sealed partial class RoundRunner(
         writer.WriteLine(string.Join(',', row.Values));
     }
 
+    /// <summary>ε spent so far (0 before the first released round).</summary>
+    private static double SpentEpsilon(DifferentialPrivacyStrategy dp) => dp.Ledger.Steps == 0 ? 0 : dp.Spent.Epsilon;
+
     /// <summary>Hex of the first 8 bytes of the SHA-256 over the vector's bytes.</summary>
     public static string Checksum(ReadOnlySpan<float> vector) =>
         Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(vector)).AsSpan(0, 8));
@@ -617,6 +685,18 @@ public sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1113, Level = LogLevel.Information, Message = "Roster {Path}: {Count} agent ids, {Added} new")]
     private static partial void LogRoster(ILogger logger, string path, int count, int added);
+
+    [LoggerMessage(EventId = 1114, Level = LogLevel.Information, Message = "Differential privacy: Poisson rate q = {SampleRate}, noise multiplier z = {NoiseMultiplier:G6} (on the update sum z_Δ = {UpdateNoiseMultiplier:G6}), clip bound {ClipBound:G6} ({Clipping}, clipped on the {ClippedOn}), δ = {Delta:G3}, ε budget {Budget:G6}; noise and sample keyed from {Key}; {Steps} rounds charged so far, ε = {Epsilon:G6}")]
+    private static partial void LogPrivacy(ILogger logger, double sampleRate, double noiseMultiplier, double updateNoiseMultiplier, double clipBound, string clipping, string clippedOn, double delta, double budget, string key, long steps, double epsilon);
+
+    [LoggerMessage(EventId = 1115, Level = LogLevel.Information, Message = "Round {Round}: privacy spent ε = {Epsilon:G6} at δ = {Delta:G3} (budget {Budget:G6})")]
+    private static partial void LogPrivacySpent(ILogger logger, int round, double epsilon, double delta, double budget);
+
+    [LoggerMessage(EventId = 1116, Level = LogLevel.Warning, Message = "Privacy budget reached: round {Round} would take ε from {Epsilon:G6} to {Next:G6}, above the budget {Budget:G6} at δ = {Delta:G3}; the run stops here")]
+    private static partial void LogBudgetReached(ILogger logger, int round, double epsilon, double next, double budget, double delta);
+
+    [LoggerMessage(EventId = 1117, Level = LogLevel.Warning, Message = "Round {Round} released nothing: {Selected} agents sampled, no result; the global model is unchanged and no privacy is charged")]
+    private static partial void LogNothingReleased(ILogger logger, int round, int selected);
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Critical, Message = "The run stopped: {Reason}")]
     private static partial void LogRunFailed(ILogger logger, string reason, Exception exception);

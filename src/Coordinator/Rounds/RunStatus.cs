@@ -18,8 +18,11 @@ public sealed class RunStatus
     /// <summary>Rounds completed so far in this run (restored ones included).</summary>
     public int CompletedRounds { get; set; }
 
-    /// <summary>True after the last round.</summary>
+    /// <summary>True after the last round (or when the run stopped early and cleanly, see <see cref="StopReason"/>).</summary>
     public bool Finished { get; set; }
+
+    /// <summary>Why a finished run stopped before its last round (the privacy budget); empty when it ran them all.</summary>
+    public string StopReason { get; set; } = "";
 
     /// <summary>Agents asked to train in the round in progress.</summary>
     public int RoundSelected { get; set; }

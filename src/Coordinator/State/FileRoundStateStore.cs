@@ -5,7 +5,8 @@ namespace Federated.Coordinator.State;
 
 /// <summary>
 /// A directory of checkpoints: <c>round-000003.safetensors</c> holds the global model tensor by tensor (readable
-/// by PyTorch) and the strategy state (<c>strategy.*</c>), with the run's metadata in the header; <c>CURRENT</c>
+/// by PyTorch) and the strategy state (<c>strategy.*</c>), with the run's metadata (and, for a differentially private
+/// run, the privacy ledger, key <c>privacy_ledger</c>; older checkpoints simply lack it) in the header; <c>CURRENT</c>
 /// names the latest. Both are written to a temporary name and renamed, so a crash at any point leaves the previous
 /// checkpoint loadable. The two newest checkpoints are kept.
 /// </summary>
@@ -13,6 +14,7 @@ public sealed class FileRoundStateStore(string directory) : IRoundStateStore
 {
     private const string CurrentFile = "CURRENT";
     private const string StrategyPrefix = "strategy.";
+    private const string PrivacyLedgerKey = "privacy_ledger";
 
     /// <summary>The directory.</summary>
     public string Directory { get; } = directory;
@@ -44,6 +46,11 @@ public sealed class FileRoundStateStore(string directory) : IRoundStateStore
             ["history"] = JsonSerializer.Serialize(checkpoint.History),
             ["tensors"] = string.Join(',', layout.Select(l => l.Name)),
         };
+        if (checkpoint.PrivacyLedger is { } ledger)
+        {
+            metadata[PrivacyLedgerKey] = ledger;
+        }
+
         var fileName = $"round-{checkpoint.Round:D6}.safetensors";
         SafeTensorsFile.Write(Path.Combine(Directory, fileName), tensors, metadata);
 
@@ -116,6 +123,7 @@ public sealed class FileRoundStateStore(string directory) : IRoundStateStore
             Strategy = Meta("strategy"),
             StrategyState = strategyState,
             History = history,
+            PrivacyLedger = content.Metadata.GetValueOrDefault(PrivacyLedgerKey),
         };
     }
 }

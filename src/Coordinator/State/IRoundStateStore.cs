@@ -26,6 +26,12 @@ public sealed class RoundCheckpoint
 
     /// <summary>Per-round metrics so far, as CSV rows keyed by column.</summary>
     public required IReadOnlyList<IReadOnlyDictionary<string, string>> History { get; init; }
+
+    /// <summary>
+    /// The privacy ledger of a differentially private run (<see cref="Learning.Privacy.PrivacyLedger.ToJson"/>: the
+    /// (q, z, steps) charged so far), so that a restart continues ε; null without differential privacy.
+    /// </summary>
+    public string? PrivacyLedger { get; init; }
 }
 
 /// <summary>Where the coordinator keeps its state. Saves are atomic: a crash leaves the previous checkpoint intact.</summary>

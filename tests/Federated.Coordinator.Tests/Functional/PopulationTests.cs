@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Federated.Coordinator.Agents;
 using Federated.Protocol.V1;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,23 +10,6 @@ public sealed class PopulationTests : IDisposable
     private readonly string _state = Directory.CreateTempSubdirectory("federated-population-").FullName;
 
     public void Dispose() => Directory.Delete(_state, recursive: true);
-
-    private sealed class RecordingActivator : IAgentActivator
-    {
-        public ConcurrentQueue<(int Round, string AgentId)> Activated { get; } = new();
-
-        public ConcurrentQueue<string> Released { get; } = new();
-
-        public void Activate(int round, IReadOnlyList<string> agentIds)
-        {
-            foreach (var id in agentIds)
-            {
-                Activated.Enqueue((round, id));
-            }
-        }
-
-        public void Release(string agentId) => Released.Enqueue(agentId);
-    }
 
     [Fact]
     public async Task Enrolled_OfflineAgentsAreSampled_HeldTaskDeliveredOnConnect_AbsentOneCountedAtDeadline()

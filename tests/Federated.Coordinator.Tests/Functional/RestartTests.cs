@@ -89,4 +89,56 @@ public sealed class RestartTests : IDisposable
         await agent0.StopAsync();
         await agent1.StopAsync();
     }
+
+    [Fact]
+    public async Task Restart_PrivateRunWithAgentClipping_EpsilonContinuesFromTheSavedLedger()
+    {
+        var port = FreePort();
+        var state = Path.Combine(_root, "coordinator");
+        var settings = TestCoordinator.Settings(state, rounds: 1);
+        settings["Coordinator:InputShape:1"] = "28";
+        settings["Coordinator:InputShape:2"] = "28";
+        settings["Coordinator:Privacy:Enabled"] = "true";
+        settings["Coordinator:Privacy:SampleRate"] = "1";
+        settings["Coordinator:Privacy:NoiseMultiplier"] = "1.5";
+        settings["Coordinator:Privacy:ClipBound"] = "0.001"; // far below a real update's norm: every agent must clip
+        settings["Coordinator:Privacy:ClipOnAgents"] = "true";
+        settings["Coordinator:Privacy:Seed"] = "restart";
+        var agentLogs = new LogSink("agents");
+        var first = await TestCoordinator.StartAsync(settings, port);
+        using var agent0 = StartAgent($"http://127.0.0.1:{port}", 0, agentLogs);
+        using var agent1 = StartAgent($"http://127.0.0.1:{port}", 1, agentLogs);
+        try
+        {
+            await TestCoordinator.WaitUntilAsync(() => first.Status.Finished, TimeSpan.FromSeconds(120), "round 1 with real agents");
+            Assert.Empty(first.Logs.Errors);
+        }
+        finally
+        {
+            await first.DisposeAsync();
+        }
+
+        settings["Coordinator:Rounds"] = "2";
+        await using var second = await TestCoordinator.StartAsync(settings, port);
+        await TestCoordinator.WaitUntilAsync(() => second.Status.Finished, TimeSpan.FromSeconds(120), "round 2 after the restart");
+
+        var lines = File.ReadAllLines(Path.Combine(state, "rounds.csv"));
+        var header = lines[0].Split(',');
+        string Cell(int round, string column) => lines[round].Split(',')[Array.IndexOf(header, column)];
+        double Epsilon(int round) => double.Parse(Cell(round, "epsilon"), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(3, lines.Length);
+        Assert.True(second.Logs.Contains("1 rounds charged so far"), string.Join("\n", second.Logs.Entries.Select(e => e.Message)));
+        Assert.Equal(Learning.Privacy.RdpAccountant.Epsilon(1, 1.5, 1, 1e-5).Epsilon, Epsilon(1), 6);
+        Assert.Equal(Learning.Privacy.RdpAccountant.Epsilon(1, 1.5, 2, 1e-5).Epsilon, Epsilon(2), 6);
+        foreach (var round in new[] { 1, 2 })
+        {
+            // Both updates arrived (an unclipped one would have been rejected) and both agents said they clipped.
+            Assert.Equal("2", Cell(round, "results"));
+            Assert.Equal("1", Cell(round, "agg_dp_clipped_fraction"));
+        }
+
+        Assert.Empty(second.Logs.Errors);
+        await agent0.StopAsync();
+        await agent1.StopAsync();
+    }
 }

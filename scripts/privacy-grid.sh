@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The privacy-utility grid of issue 7: 1,000 virtual clients on Fashion-MNIST, Poisson rate 0.1, 100 rounds, simple
+# CNN; epsilon in {1, 2, 4, 8} (delta = 1e-5) with fixed and adaptive clipping, plus the non-private run. Runs each
+# scenario of simulations/scenarios/privacy/ (except dp-smoke) into runs/privacy/<name>/ — a run whose summary.json
+# exists is skipped, so the script can be restarted — then prints the table for docs/results/privacy.md.
+# Hours on the 2-vCPU CI machine (each run is about as long as simulations/scenarios/virtual-1000.json x 5).
+# Usage: bash scripts/privacy-grid.sh [scenario-name ...]   (default: the whole grid, no-dp first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --data
+dll=simulations/Federated.Simulations/bin/Release/net10.0/federated-sim.dll
+dotnet build simulations/Federated.Simulations -c Release -v q -nologo
+names=("$@")
+if [[ ${#names[@]} -eq 0 ]]; then
+  names=(no-dp eps8-fixed eps8-adaptive eps4-fixed eps4-adaptive eps2-fixed eps2-adaptive eps1-fixed eps1-adaptive)
+fi
+
+for name in "${names[@]}"; do
+  out="runs/privacy/$name"
+  if [[ -f "$out/summary.json" ]]; then
+    echo "privacy-grid: $name already done ($out/summary.json)"
+    continue
+  fi
+  rm -rf "$out"
+  echo "privacy-grid: $name"
+  dotnet "$dll" "simulations/scenarios/privacy/$name.json" --out "$out"
+done
+
+# The table: final accuracy, epsilon spent, and the gap to the non-private run.
+base=$(jq -r '.final_accuracy' runs/privacy/no-dp/summary.json 2>/dev/null || echo NaN)
+echo
+echo "| run | clipping | target ε | ε spent (δ = 1e-5) | rounds | final accuracy | gap to no-dp (points) |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for name in no-dp eps1-fixed eps1-adaptive eps2-fixed eps2-adaptive eps4-fixed eps4-adaptive eps8-fixed eps8-adaptive; do
+  summary="runs/privacy/$name/summary.json"
+  [[ -f $summary ]] || continue
+  jq -r --arg name "$name" --argjson base "$base" '
+    [ $name,
+      (if $name == "no-dp" then "-" else ($name | split("-")[1]) end),
+      (if $name == "no-dp" then "-" else ($name | ltrimstr("eps") | split("-")[0]) end),
+      (if .privacy == null then "∞" else (.privacy.final_epsilon * 1000 | round / 1000 | tostring) end),
+      (.rounds | tostring),
+      ((.final_accuracy * 10000 | round / 100 | tostring) + " %"),
+      (if $name == "no-dp" then "-" else ((($base - .final_accuracy) * 10000 | round / 100) | tostring) end)
+    ] | "| " + join(" | ") + " |"' "$summary"
+done
