@@ -621,20 +621,8 @@ public sealed partial class RoundRunner(
         LogLate(logger, late.Result.Round, late.AgentId);
     }
 
-    private void AppendMetrics(Dictionary<string, string> row)
-    {
-        var path = Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var header = string.Join(',', row.Keys);
-        var exists = File.Exists(path) && File.ReadLines(path).FirstOrDefault() == header;
-        using var writer = new StreamWriter(path, append: exists);
-        if (!exists)
-        {
-            writer.WriteLine(header);
-        }
-
-        writer.WriteLine(string.Join(',', row.Values));
-    }
+    private void AppendMetrics(Dictionary<string, string> row) =>
+        MetricsCsv.Append(Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile), row);
 
     /// <summary>ε spent so far (0 before the first released round).</summary>
     private static double SpentEpsilon(DifferentialPrivacyStrategy dp) => dp.Ledger.Steps == 0 ? 0 : dp.Spent.Epsilon;
