@@ -131,6 +131,9 @@ public sealed class CoordinatorOptions
 
     /// <summary>Per-round metrics are appended here as CSV (relative paths are under <see cref="StateDirectory"/>).</summary>
     public string MetricsFile { get; set; } = "rounds.csv";
+
+    /// <summary>Compressed uploads and downloads (codecs and error feedback); off by default.</summary>
+    public CompressionSettings Compression { get; set; } = new();
 }
 
 /// <summary>Local training agents run each round.</summary>
