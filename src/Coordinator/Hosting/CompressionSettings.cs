@@ -33,16 +33,20 @@ public sealed class CompressionSettings
     /// <exception cref="ArgumentException">The spec is invalid (the start-up validation reports it first).</exception>
     public IDeltaCodec? ResolveDownlink() => Resolve(Downlink);
 
-    /// <summary>What is wrong with these settings, one sentence per problem naming its key under <paramref name="prefix"/>; empty when valid.</summary>
-    public IReadOnlyList<string> Validate(string prefix)
+    /// <summary>
+    /// What is wrong with these settings, one sentence per problem; empty when valid. <paramref name="key"/> names a
+    /// property (<c>Uplink</c>, <c>Downlink</c>, <c>ErrorFeedback</c>) the way the reader wrote it (configuration key, scenario key).
+    /// </summary>
+    public IReadOnlyList<string> Validate(Func<string, string> key)
     {
+        ArgumentNullException.ThrowIfNull(key);
         var errors = new List<string>();
-        var uplink = Check(errors, $"{prefix}:Uplink", Uplink);
-        Check(errors, $"{prefix}:Downlink", Downlink);
+        var uplink = Check(errors, key(nameof(Uplink)), Uplink);
+        Check(errors, key(nameof(Downlink)), Downlink);
         if (uplink is { Name: "randk" } && ErrorFeedback && uplink.Spec.Contains("scaled=true", StringComparison.Ordinal))
         {
-            errors.Add($"{prefix}:Uplink '{Uplink}' scales the kept values by n/k, and error feedback then carries a residual that grows every round: " +
-                $"add scaled=false (e.g. 'randk:ratio=0.01,scaled=false+q8') or set {prefix}:ErrorFeedback=false.");
+            errors.Add($"{key(nameof(Uplink))} '{Uplink}' scales the kept values by n/k, and error feedback then carries a residual that grows every round: " +
+                $"add scaled=false (e.g. 'randk:ratio=0.01,scaled=false+q8') or set {key(nameof(ErrorFeedback))} to false.");
         }
 
         return errors;

@@ -61,7 +61,7 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             errors.Add("Coordinator:AgentTimeoutSeconds must be longer than Coordinator:HeartbeatSeconds.");
         }
 
-        errors.AddRange(options.Compression.Validate($"{CoordinatorOptions.Section}:Compression"));
+        errors.AddRange(options.Compression.Validate(name => $"{CoordinatorOptions.Section}:Compression:{name}"));
 
         try
         {
