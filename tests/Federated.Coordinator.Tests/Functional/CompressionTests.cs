@@ -25,6 +25,42 @@ public sealed class CompressionTests : IDisposable
         return lines[0].Split(',').Zip(lines[round].Split(',')).ToDictionary(p => p.First, p => p.Second);
     }
 
+    /// <summary>A coordinator with two connected scripted agents, each holding its first train task.</summary>
+    private sealed class TwoAgents : IAsyncDisposable
+    {
+        private TwoAgents(TestCoordinator coordinator, ScriptedAgent a, ScriptedAgent b, TrainTask taskA, TrainTask taskB) =>
+            (Coordinator, A, B, TaskA, TaskB) = (coordinator, a, b, taskA, taskB);
+
+        public TestCoordinator Coordinator { get; }
+
+        public ScriptedAgent A { get; }
+
+        public ScriptedAgent B { get; }
+
+        public TrainTask TaskA { get; }
+
+        public TrainTask TaskB { get; }
+
+        public static async Task<TwoAgents> StartAsync(Dictionary<string, string?> settings, string a, string b)
+        {
+            var coordinator = await TestCoordinator.StartAsync(settings);
+            var agentA = await ScriptedAgent.EnrollAsync(coordinator.Address, a);
+            var agentB = await ScriptedAgent.EnrollAsync(coordinator.Address, b);
+            await agentA.ConnectAsync();
+            await agentB.ConnectAsync();
+            var taskA = (await agentA.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+            var taskB = (await agentB.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+            return new TwoAgents(coordinator, agentA, agentB, taskA, taskB);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await B.DisposeAsync();
+            await A.DisposeAsync();
+            await Coordinator.DisposeAsync();
+        }
+    }
+
     private static async Task<float[]> DownloadGlobalAsync(ScriptedAgent agent, TrainTask task) =>
         PayloadCodec.ReadDense(PayloadCodec.Parse(await agent.DownloadAsync(task.Model), task.LayoutFingerprint), PayloadCodec.ModelTensor);
 
@@ -63,13 +99,8 @@ public sealed class CompressionTests : IDisposable
     [Fact]
     public async Task Result_CorruptCodecPayload_IsRejectedWithAReasonAndTheRoundGoesOn()
     {
-        await using var coordinator = await TestCoordinator.StartAsync(Settings(rounds: 1, uplink: "q8"));
-        await using var bad = await ScriptedAgent.EnrollAsync(coordinator.Address, "bad");
-        await using var good = await ScriptedAgent.EnrollAsync(coordinator.Address, "good");
-        await bad.ConnectAsync();
-        await good.ConnectAsync();
-        var badTask = (await bad.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
-        var goodTask = (await good.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        await using var run = await TwoAgents.StartAsync(Settings(rounds: 1, uplink: "q8"), "bad", "good");
+        var (coordinator, bad, good, badTask, goodTask) = (run.Coordinator, run.A, run.B, run.TaskA, run.TaskB);
         var global = await DownloadGlobalAsync(good, goodTask);
         var step = Enumerable.Repeat(0.01f, global.Length).ToArray();
 
@@ -92,13 +123,8 @@ public sealed class CompressionTests : IDisposable
     [Fact]
     public async Task Round_EncodedDeltas_AreFoldedIntoTheGlobalModel()
     {
-        await using var coordinator = await TestCoordinator.StartAsync(Settings(rounds: 1, uplink: "f32"));
-        await using var a = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
-        await using var b = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
-        await a.ConnectAsync();
-        await b.ConnectAsync();
-        var taskA = (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
-        var taskB = (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        await using var run = await TwoAgents.StartAsync(Settings(rounds: 1, uplink: "f32"), "a", "b");
+        var (coordinator, a, b, taskA, taskB) = (run.Coordinator, run.A, run.B, run.TaskA, run.TaskB);
         var global = await DownloadGlobalAsync(a, taskA);
 
         // Lossless codec, a sparse and a dense payload: +0.02 on the even coordinates from a, +0.02 on all from b.
@@ -117,15 +143,10 @@ public sealed class CompressionTests : IDisposable
     {
         var settings = Settings(rounds: 2, downlink: "q8");
         settings["Coordinator:RoundDeadlineSeconds"] = "3";
-        await using var coordinator = await TestCoordinator.StartAsync(settings);
-        await using var a = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
-        await using var b = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
-        await a.ConnectAsync();
-        await b.ConnectAsync();
+        await using var run = await TwoAgents.StartAsync(settings, "a", "b");
+        var (coordinator, a, b, taskA1, taskB1) = (run.Coordinator, run.A, run.B, run.TaskA, run.TaskB);
 
-        // Round 1: nobody's model is known, so both get the shared full model; a answers, b stays silent.
-        var taskA1 = (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
-        var taskB1 = (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        // Round 1: nobody's model is known, so both got the shared full model; a answers, b stays silent.
         var payloadA1 = PayloadCodec.Parse(await a.DownloadAsync(taskA1.Model), taskA1.LayoutFingerprint);
         var held = PayloadCodec.ReadDense(payloadA1, PayloadCodec.ModelTensor);
         await AnswerAsync(a, taskA1, DenseUpdate(taskA1, held.Select((_, i) => 0.003f * MathF.Sin(i)).ToArray()));
