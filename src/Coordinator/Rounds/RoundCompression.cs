@@ -16,7 +16,8 @@ namespace Federated.Coordinator.Rounds;
 /// <remarks>
 /// <para>
 /// Downlink: the coordinator keeps, per agent, a replica of the model that agent holds (as the agent reconstructed it)
-/// and its version (<c>{run}-r{round}</c>). An agent with a replica gets a payload of its own whose <c>model</c> tensor
+/// and its version (<c>{run}-r{round}.{incarnation}</c>: the incarnation, drawn when the coordinator starts, keeps a
+/// resumed coordinator's versions apart from those its previous process sent). An agent with a replica gets a payload of its own whose <c>model</c> tensor
 /// is encode(global − replica) with <c>base_version</c> = the replica's version; the replica then moves by exactly what
 /// the agent adds (<see cref="DownlinkDeltaEncoder"/>), so lossy codecs never let the two drift. Every other agent gets
 /// the shared dense payload (the full model, <c>model_version</c> stamped) and its replica starts as a copy of the
@@ -37,6 +38,7 @@ internal sealed class RoundCompression
     private readonly HashSet<string> _unconfirmed = new(StringComparer.Ordinal);
     private readonly List<string> _published = [];
     private readonly ArrayBufferWriter<byte> _encoded = new();
+    private readonly string _incarnation = Guid.NewGuid().ToString("N")[..8];
 
     public RoundCompression(CompressionSettings settings, long seed, int chunkBytes)
     {
@@ -178,7 +180,7 @@ internal sealed class RoundCompression
         return delta;
     }
 
-    private static string Version(string runId, int round) => string.Create(CultureInfo.InvariantCulture, $"{runId}-r{round}");
+    private string Version(string runId, int round) => string.Create(CultureInfo.InvariantCulture, $"{runId}-r{round}.{_incarnation}");
 
     private sealed class Replica(float[] model, string version)
     {
