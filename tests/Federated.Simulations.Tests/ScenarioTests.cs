@@ -41,6 +41,10 @@ public sealed class ScenarioTests : IDisposable
     [InlineData("""{ "mode": "cloud" }""", "'mode'")]
     [InlineData("""{ "mode": "virtual", "virtual": { "poolSize": 0 } }""", "'virtual.poolSize'")]
     [InlineData("""{ "mode": "virtual", "federatedEvaluationFraction": 0.5 }""", "'federatedEvaluationFraction'")]
+    [InlineData("""{ "compression": { "uplink": "q9" } }""", "'compression.uplink'")]
+    [InlineData("""{ "compression": { "downlink": "topk" } }""", "'compression.downlink'")]
+    [InlineData("""{ "compression": { "uplink": "randk:ratio=0.1" } }""", "'compression.errorFeedback'")]
+    [InlineData("""{ "compression": { "codec": "q8" } }""", "codec")]
     public void Load_BadValue_NamesTheKey(string json, string key)
     {
         // Synthetic data unless the case is about data, so that no data set is needed.
@@ -84,6 +88,41 @@ public sealed class ScenarioTests : IDisposable
         var scenario = Scenario.Load(Shipped(name));
 
         Assert.Equal(Path.GetFileNameWithoutExtension(name), scenario.Name);
+    }
+
+    [Fact]
+    public void CompressionScenarios_AreTheReferenceWithOneCodecEach()
+    {
+        var reference = System.Text.Json.JsonSerializer.Deserialize<Scenario>(File.ReadAllText(Shipped("reference.json")), ReadOptions)!;
+        var files = Directory.GetFiles(Shipped("compression"), "*.json");
+        var uplinks = new HashSet<string>(StringComparer.Ordinal);
+
+        foreach (var file in files)
+        {
+            var scenario = System.Text.Json.JsonSerializer.Deserialize<Scenario>(File.ReadAllText(file), ReadOptions)!;
+            var compression = scenario.Compression;
+            scenario.Compression = new CompressionSection();
+            scenario.Name = reference.Name;
+
+            Assert.Equal(reference.ToJson(), scenario.ToJson());
+            Assert.True(compression.ErrorFeedback, file);
+            Assert.Empty(new Coordinator.Hosting.CompressionSettings { Uplink = compression.Uplink, Downlink = compression.Downlink }.Validate(n => n));
+            uplinks.Add(compression.Uplink);
+        }
+
+        Assert.Superset(new HashSet<string>(["none", "fp16", "q8", "q4", "sign:block=512", "topk:ratio=0.01+q8", "randk:ratio=0.01,scaled=false+q8"]), uplinks);
+    }
+
+    [Fact]
+    public void Compression_IsPassedToTheCoordinator()
+    {
+        var scenario = new Scenario { Compression = { Uplink = "topk:ratio=0.01+q8", Downlink = "q8", ErrorFeedback = false } };
+
+        var settings = FederationPlan.Coordinator(scenario, _dir);
+
+        Assert.Equal("topk:ratio=0.01+q8", settings["Coordinator:Compression:Uplink"]);
+        Assert.Equal("q8", settings["Coordinator:Compression:Downlink"]);
+        Assert.Equal("false", settings["Coordinator:Compression:ErrorFeedback"]);
     }
 
     [Fact]

@@ -68,6 +68,9 @@ public static class FederationPlan
             }
         }
 
+        s["Coordinator:Compression:Uplink"] = scenario.Compression.Uplink;
+        s["Coordinator:Compression:Downlink"] = scenario.Compression.Downlink;
+        s["Coordinator:Compression:ErrorFeedback"] = scenario.Compression.ErrorFeedback ? "true" : "false";
         return s;
     }
 

@@ -73,6 +73,8 @@ public sealed class Scenario
 
     /// <summary>Client-level differential privacy (Poisson sampling, clipping, noise, ε accounting); null = off.</summary>
     public PrivacySection? Privacy { get; set; }
+    /// <summary>Compressed uploads and downloads (codecs, error feedback); dense float32 both ways by default.</summary>
+    public CompressionSection Compression { get; set; } = new();
 
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
@@ -166,6 +168,13 @@ public sealed class Scenario
         Require(Training.LearningRate is > 0 and < 1e6, "training.learningRate", "must be positive", Training.LearningRate);
         Require(Training.Momentum is >= 0 and < 1, "training.momentum", "must be in [0, 1)", Training.Momentum);
         Require(Training.WeightDecay is >= 0 and < 1e3, "training.weightDecay", "must be non-negative", Training.WeightDecay);
+        Require(Compression is not null, "compression", "must be an object", null);
+        var compression = new Coordinator.Hosting.CompressionSettings { Uplink = Compression!.Uplink, Downlink = Compression.Downlink, ErrorFeedback = Compression.ErrorFeedback };
+        foreach (var error in compression.Validate(name => $"'compression.{JsonNamingPolicy.CamelCase.ConvertName(name)}'"))
+        {
+            throw new ScenarioException($"Scenario '{source}': {error}");
+        }
+
         try
         {
             StrategyFactory.Create(Strategy!.Name, Strategy.Options);
@@ -255,6 +264,19 @@ public sealed class VirtualSection
 {
     /// <summary>Agents alive at once, at most; the rest of a round's cohort waits for a slot.</summary>
     public int PoolSize { get; set; } = 10;
+}
+
+/// <summary>The compression section of a scenario: codec specs (<c>none</c>, <c>fp16</c>, <c>q8</c>, <c>topk:ratio=0.01+q8</c>, …).</summary>
+public sealed class CompressionSection
+{
+    /// <summary>Codec of the agents' model deltas (<c>none</c> = dense float32).</summary>
+    public string Uplink { get; set; } = "none";
+
+    /// <summary>Codec of the model deltas sent to agents whose model the coordinator tracks (<c>none</c> = the full dense model).</summary>
+    public string Downlink { get; set; } = "none";
+
+    /// <summary>Agents carry what the uplink codec dropped into their next delta.</summary>
+    public bool ErrorFeedback { get; set; } = true;
 }
 
 /// <summary>The strategy section of a scenario.</summary>

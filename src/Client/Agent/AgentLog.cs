@@ -95,6 +95,12 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 2052, Level = LogLevel.Warning, Message = "Dropping {Count} local strategy tensors kept for layout {Old}: the model now has layout {New}")]
     public static partial void LocalStateDropped(ILogger logger, int count, string old, string @new);
 
+    [LoggerMessage(EventId = 2053, Level = LogLevel.Information, Message = "Restored the upload error-feedback residual from {Path} (norm {Norm:G4})")]
+    public static partial void ResidualRestored(ILogger logger, string path, double norm);
+
+    [LoggerMessage(EventId = 2054, Level = LogLevel.Warning, Message = "Dropping the upload error-feedback residual kept for layout {Old}: the model now has layout {New}")]
+    public static partial void ResidualDropped(ILogger logger, string old, string @new);
+
     [LoggerMessage(EventId = 2060, Level = LogLevel.Warning, Message = "Task {TaskId} of round {Round} dropped on purpose (simulated dropout)")]
     public static partial void SimulatedDropout(ILogger logger, string taskId, int round);
 }

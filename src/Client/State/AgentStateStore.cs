@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Federated.Learning.Checkpoints;
+using Federated.Learning.Compression;
 using Federated.Learning.Weights;
 
 namespace Federated.Client.State;
@@ -8,7 +9,9 @@ namespace Federated.Client.State;
 /// <summary>
 /// The agent's crash-safe state directory: <c>state.json</c> (versioned: id, last round and task, model name and
 /// layout fingerprint), <c>local.safetensors</c> (the local model, via <see cref="ModelCheckpoint"/>) and
-/// <c>local-state.safetensors</c> (strategy state such as SCAFFOLD's c_local, named F32 tensors). Every file is
+/// <c>local-state.safetensors</c> (strategy state such as SCAFFOLD's c_local, named F32 tensors), and with compressed
+/// transfers <c>uplink-residual.safetensors</c> (the error-feedback residual) and <c>downlink-model.safetensors</c> (the
+/// global model as this agent reconstructed it from compressed downlinks, with its version). Every file is
 /// written under a temporary name and renamed over the old one, so a crash leaves either the old or the new file.
 /// A corrupt or future-version file is reported and ignored (the agent id is kept when it can still be read).
 /// </summary>
@@ -22,6 +25,16 @@ public sealed partial class AgentStateStore
 
     /// <summary>The strategy state's file name.</summary>
     public const string LocalStateFileName = "local-state.safetensors";
+
+    /// <summary>The error-feedback residual's file name.</summary>
+    public const string ResidualFileName = "uplink-residual.safetensors";
+
+    /// <summary>The reconstructed global model's file name.</summary>
+    public const string DownlinkModelFileName = "downlink-model.safetensors";
+
+    private const string DownlinkTensor = "model";
+    private const string DownlinkVersionKey = "federated.model_version";
+    private const string DownlinkLayoutKey = "federated.layout";
 
     private readonly ILogger _logger;
 
@@ -45,6 +58,12 @@ public sealed partial class AgentStateStore
 
     /// <summary>Path of the strategy state.</summary>
     public string LocalStatePath => Path.Combine(Directory, LocalStateFileName);
+
+    /// <summary>Path of the error-feedback residual.</summary>
+    public string ResidualPath => Path.Combine(Directory, ResidualFileName);
+
+    /// <summary>Path of the reconstructed global model.</summary>
+    public string DownlinkModelPath => Path.Combine(Directory, DownlinkModelFileName);
 
     /// <summary>Reads <c>state.json</c>; a missing file gives a fresh state, a corrupt or future one a warning and a fresh state that keeps a readable agent id.</summary>
     public AgentState Load()
@@ -179,6 +198,86 @@ public sealed partial class AgentStateStore
         {
             ClientStateLog.FileIgnored(_logger, path, e.Message);
             return new Dictionary<string, float[]>(StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>Saves the error-feedback residual atomically; null removes the file.</summary>
+    public void SaveResidual(ErrorFeedback? feedback)
+    {
+        if (feedback is null)
+        {
+            File.Delete(ResidualPath);
+            return;
+        }
+
+        System.IO.Directory.CreateDirectory(Directory);
+        feedback.Save(ResidualPath);
+    }
+
+    /// <summary>The saved residual for deltas of <paramref name="length"/> floats; null when there is none, or (with a warning) when the file is bad or of another length.</summary>
+    public ErrorFeedback? LoadResidual(int length)
+    {
+        var path = ResidualPath;
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return ErrorFeedback.Load(path, length);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            ClientStateLog.FileIgnored(_logger, path, e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>Saves the reconstructed global model with its <paramref name="version"/> and layout, atomically.</summary>
+    public void SaveDownlinkModel(ReadOnlySpan<float> model, string version, string fingerprint)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(version);
+        ArgumentException.ThrowIfNullOrEmpty(fingerprint);
+        System.IO.Directory.CreateDirectory(Directory);
+        SafeTensorsFile.Write(
+            DownlinkModelPath,
+            [SafeTensor.FromSingles(DownlinkTensor, [model.Length], model)],
+            new Dictionary<string, string>(StringComparer.Ordinal) { [DownlinkVersionKey] = version, [DownlinkLayoutKey] = fingerprint });
+    }
+
+    /// <summary>
+    /// The saved reconstructed global model and its version when it is of layout <paramref name="fingerprint"/> and
+    /// <paramref name="length"/> floats; null when there is none or it is of another layout, and (with a warning) when the file is bad.
+    /// </summary>
+    public (float[] Model, string Version)? LoadDownlinkModel(string fingerprint, int length)
+    {
+        var path = DownlinkModelPath;
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            var content = SafeTensorsFile.Read(path);
+            if (!content.Metadata.TryGetValue(DownlinkLayoutKey, out var layout) || layout != fingerprint)
+            {
+                return null;
+            }
+
+            if (!content.Metadata.TryGetValue(DownlinkVersionKey, out var version) || string.IsNullOrEmpty(version)
+                || !content.TryGet(DownlinkTensor, out var tensor) || tensor.DType != SafeTensorDType.F32 || tensor.ElementCount != length)
+            {
+                throw new InvalidDataException($"it is not a model of {length} floats with a version");
+            }
+
+            return (tensor.ToSingles(), version);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException or FormatException)
+        {
+            ClientStateLog.FileIgnored(_logger, path, e.Message);
+            return null;
         }
     }
 

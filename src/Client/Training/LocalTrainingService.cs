@@ -1,5 +1,6 @@
 using Federated.Client.Agent;
 using Federated.Client.State;
+using Federated.Learning.Compression;
 using Federated.Learning.Data;
 using Federated.Learning.Models;
 using Federated.Learning.Privacy;
@@ -32,6 +33,8 @@ public sealed class LocalTrainingService : IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, float[]> _localState;
+    private readonly UploadEncoder _uploads;
+    private readonly DownlinkModel _downlink;
     private string? _localStateFingerprint;
     private nn.Module<Tensor, Tensor>? _model;
     private ModelWeights? _weights;
@@ -53,6 +56,8 @@ public sealed class LocalTrainingService : IDisposable
         _time = time;
         _localState = store.LoadLocalState();
         _localStateFingerprint = restored.LayoutFingerprint;
+        _uploads = new UploadEncoder(store, restored.LayoutFingerprint, logger);
+        _downlink = new DownlinkModel(store);
     }
 
     /// <summary>The local data set.</summary>
@@ -66,6 +71,12 @@ public sealed class LocalTrainingService : IDisposable
 
     /// <summary>The strategy state kept between rounds (e.g. SCAFFOLD's c_local).</summary>
     public IReadOnlyDictionary<string, float[]> LocalState => _localState;
+
+    /// <summary>The upload error-feedback residual (empty before the first compressed upload with error feedback).</summary>
+    internal ReadOnlySpan<float> UploadResidual => _uploads.Residual;
+
+    /// <summary>The version of the reconstructed global model (null without a compressed downlink).</summary>
+    internal string? DownlinkVersion => _downlink.Version;
 
     /// <summary>Maps the wire's training configuration onto the trainer's options (zero fields take the defaults).</summary>
     public static TrainingOptions ToTrainingOptions(TrainingConfig? config)
@@ -99,10 +110,12 @@ public sealed class LocalTrainingService : IDisposable
     }
 
     /// <summary>
-    /// Loads the global model from <paramref name="payloadBytes"/>, trains it on the local data and seals the update
-    /// (<c>model</c> = local − global, plus the strategy's extra tensors) for upload as <paramref name="transferId"/>.
-    /// When the task's configuration carries a clipping bound (<see cref="AgentClipping.BoundKey"/>, differential privacy
-    /// with agent-side clipping), the delta is clipped to it before it is sealed and the outcome reports whether it was.
+    /// Loads the global model from <paramref name="payloadBytes"/> (the full model, or a compressed delta against the
+    /// model this agent holds), trains it on the local data and seals the update (<c>model</c> = local − global, dense
+    /// or encoded with the task's <c>uplink_codec</c>, plus the strategy's extra tensors, dense) for upload as
+    /// <paramref name="transferId"/>. When the task's configuration carries a clipping bound
+    /// (<see cref="AgentClipping.BoundKey"/>, differential privacy with agent-side clipping), the delta is clipped to it
+    /// before it is encoded and the outcome reports whether it was.
     /// </summary>
     public TrainOutcome Train(TrainTask task, byte[] payloadBytes, string transferId, int chunkBytes, CancellationToken cancellationToken)
     {
@@ -111,7 +124,8 @@ public sealed class LocalTrainingService : IDisposable
         var options = ToTrainingOptions(task.Training);
         var payload = PayloadCodec.Parse(payloadBytes, task.LayoutFingerprint);
         var weights = EnsureModel(task.ModelName, task.LayoutFingerprint);
-        var global = PayloadCodec.ReadDense(payload, PayloadCodec.ModelTensor, weights.Layout.TotalLength);
+        var upload = UploadSettings.From(task.Config);
+        var global = _downlink.Resolve(payload, weights.Layout.Fingerprint, checked((int)weights.Layout.TotalLength));
         var serverTensors = PayloadCodec.ReadAllDense(payload, PayloadCodec.ModelTensor);
         weights.Load(global);
 
@@ -144,7 +158,16 @@ public sealed class LocalTrainingService : IDisposable
             }
 
             var update = new Payload { LayoutFingerprint = weights.Layout.Fingerprint };
-            PayloadCodec.AddDense(update, PayloadCodec.ModelTensor, delta);
+            if (upload is null)
+            {
+                PayloadCodec.AddDense(update, PayloadCodec.ModelTensor, delta);
+            }
+            else
+            {
+                var random = CodecRandom.ForSender(transferId, task.Training?.Seed ?? 0, task.Round);
+                PayloadCodec.AddEncoded(update, PayloadCodec.ModelTensor, _uploads.Encode(upload, delta, weights.Layout.Fingerprint, random), delta.Length);
+            }
+
             var names = new HashSet<string>(StringComparer.Ordinal) { PayloadCodec.ModelTensor };
             foreach (var plugin in plugins)
             {
@@ -183,7 +206,7 @@ public sealed class LocalTrainingService : IDisposable
         return Evaluator.Evaluate(_model!, Data);
     }
 
-    /// <summary>Writes the local model, the strategy state and then <c>state.json</c> (each atomically).</summary>
+    /// <summary>Writes the local model, the strategy state, the compression state and then <c>state.json</c> (each atomically).</summary>
     public void Persist(AgentState state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -193,6 +216,8 @@ public sealed class LocalTrainingService : IDisposable
         }
 
         _store.SaveLocalState(_localState);
+        _uploads.Persist();
+        _downlink.Persist();
         _store.Save(state with
         {
             ModelName = _modelName ?? state.ModelName,

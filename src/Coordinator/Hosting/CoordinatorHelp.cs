@@ -58,6 +58,11 @@ internal static class CoordinatorHelp
           --Coordinator:AgentTimeoutSeconds        Silence after which an agent is dropped (default 30).
           --Coordinator:ExitWhenDone               Shut agents down and exit after the last round (default false).
           --Coordinator:MetricsFile                Per-round CSV, relative to StateDirectory (default rounds.csv).
+          --Coordinator:Compression:Uplink         Codec of the agents' model deltas, e.g. q8, topk:ratio=0.01+q8
+                                                   (default none = dense float32).
+          --Coordinator:Compression:ErrorFeedback  Agents carry what the uplink codec dropped to the next round (default true).
+          --Coordinator:Compression:Downlink       Codec of the model deltas sent to agents whose version is known
+                                                   (default none = the full dense model).
 
         Differential privacy (client-level DP-FedAvg; off by default):
           --Coordinator:Privacy:Enabled            Clip, noise and account every round (default false).

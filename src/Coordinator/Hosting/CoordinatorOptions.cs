@@ -132,6 +132,8 @@ public sealed class CoordinatorOptions
     /// <summary>Per-round metrics are appended here as CSV (relative paths are under <see cref="StateDirectory"/>).</summary>
     public string MetricsFile { get; set; } = "rounds.csv";
 
+    /// <summary>Compressed uploads and downloads (codecs and error feedback); off by default.</summary>
+    public CompressionSettings Compression { get; set; } = new();
     /// <summary>Client-level differential privacy (DP-FedAvg with Poisson sampling and an RDP accountant); off by default.</summary>
     public PrivacySettings Privacy { get; set; } = new();
 }

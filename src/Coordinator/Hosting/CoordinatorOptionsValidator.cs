@@ -61,6 +61,8 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             errors.Add("Coordinator:AgentTimeoutSeconds must be longer than Coordinator:HeartbeatSeconds.");
         }
 
+        errors.AddRange(options.Compression.Validate(name => $"{CoordinatorOptions.Section}:Compression:{name}"));
+
         try
         {
             Learning.Strategies.StrategyFactory.Create(options.Strategy, options.StrategyOptions);

@@ -38,6 +38,7 @@ public sealed partial class RoundRunner(
     private readonly bool _sampleEnrolled = options.Value.Population == "enrolled";
     private readonly List<IReadOnlyDictionary<string, string>> _history = [];
     private CoordinatorPrivacy? _privacy;
+    private readonly RoundCompression _compression = new(options.Value.Compression, options.Value.Seed, options.Value.ChunkBytes);
     private int _lateResults;
 
     /// <inheritdoc />
@@ -239,6 +240,7 @@ public sealed partial class RoundRunner(
             PayloadCodec.AddDense(payload, name, values);
         }
 
+        _compression.StampShared(payload, runId, round);
         var sealedPayload = new SealedPayload($"{runId}-r{round}-global", payload, _options.ChunkBytes);
         transfers.Publish(sealedPayload);
         var deadlineUnix = time.GetUtcNow().AddSeconds(_options.RoundDeadlineSeconds).ToUnixTimeMilliseconds() / 1000.0;
@@ -248,11 +250,12 @@ public sealed partial class RoundRunner(
         var offline = new List<string>();
         foreach (var agentId in selected)
         {
+            var model = _compression.ModelFor(agentId, runId, round, global, payload, sealedPayload, transfers);
             var task = new TrainTask
             {
                 TaskId = $"r{round}-{agentId}",
                 Round = round,
-                Model = sealedPayload.ToRef(),
+                Model = model.ToRef(),
                 ModelName = server.ModelName,
                 LayoutFingerprint = layout.Fingerprint,
                 DeadlineUnixSeconds = deadlineUnix,
@@ -272,6 +275,8 @@ public sealed partial class RoundRunner(
             {
                 task.Config[key] = value;
             }
+
+            _compression.ConfigureUpload(task.Config);
 
             var message = new CoordinatorMessage { Train = task };
             if (_sampleEnrolled && !registry.IsConnected(agentId))
@@ -340,6 +345,7 @@ public sealed partial class RoundRunner(
                             break;
                         }
 
+                        _compression.Delivered(received.AgentId);
                         var addStarted = Stopwatch.GetTimestamp();
                         if (TryAccept(received.AgentId, result, layout.TotalLength, layout.Fingerprint, aggregator, failures))
                         {
@@ -405,6 +411,7 @@ public sealed partial class RoundRunner(
 
         aggregateTicks += Stopwatch.GetTimestamp() - finishStarted;
         transfers.Retire(sealedPayload.TransferId);
+        _compression.EndRound(transfers);
         transfers.PurgeUploads(round);
 
         var evaluateStarted = Stopwatch.GetTimestamp();
@@ -581,7 +588,12 @@ public sealed partial class RoundRunner(
         {
             var bytes = transfers.TakeCompleted(agentId, result.UploadTransferId);
             var payload = PayloadCodec.Parse(bytes, fingerprint);
-            var delta = PayloadCodec.ReadDense(payload, PayloadCodec.ModelTensor, length);
+            if (RoundCompression.TryFoldEncoded(aggregator, agentId, result, payload, length))
+            {
+                return true;
+            }
+
+            var delta = RoundCompression.ReadDelta(payload, length);
             aggregator.Add(new ClientUpdate
             {
                 ClientId = agentId,

@@ -1,5 +1,8 @@
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Security.Cryptography;
+using System.Text;
 using Federated.Learning.Data.Partitioning;
 
 namespace Federated.Learning.Compression;
@@ -23,6 +26,18 @@ public sealed class CodecRandom
     {
         _scalar = new StableRandom(seed);
         _lanes = UniformLanes.Create(_scalar);
+    }
+
+    /// <summary>
+    /// The generator of one sender in one round: the seed is the first 8 bytes of SHA-256 over
+    /// (<paramref name="sender"/>, <paramref name="runSeed"/>, <paramref name="round"/>), so every machine derives the
+    /// same stream and two senders or two rounds never share one.
+    /// </summary>
+    public static CodecRandom ForSender(string sender, long runSeed, int round)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        var key = Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{sender}\n{runSeed}\n{round}"));
+        return new CodecRandom(BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(key)));
     }
 
     /// <summary>Returns the next 64 random bits of the scalar stream.</summary>

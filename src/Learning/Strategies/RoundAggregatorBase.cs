@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Federated.Learning.Compression;
 using Federated.Learning.Weights;
 
 namespace Federated.Learning.Strategies;
@@ -52,22 +53,7 @@ internal abstract class RoundAggregatorBase : IRoundAggregator, IUpdateValidator
     public void Validate(ClientUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        EnsureOpen();
-        if (string.IsNullOrEmpty(update.ClientId))
-        {
-            throw new ArgumentException($"{Strategy}: an update has no client id.", nameof(update));
-        }
-
-        if (_clients.Contains(update.ClientId))
-        {
-            throw new ArgumentException($"{Strategy}: client '{update.ClientId}' already contributed to this round.", nameof(update));
-        }
-
-        if (update.NumExamples <= 0)
-        {
-            throw new ArgumentException($"{Strategy}: client '{update.ClientId}' reports {update.NumExamples} examples; the weight must be positive.", nameof(update));
-        }
-
+        ValidateContributor(update.ClientId, update.NumExamples);
         RequireVector(update.ClientId, "delta", update.Delta, Global.Length);
         ValidateMore(update);
     }
@@ -77,14 +63,41 @@ internal abstract class RoundAggregatorBase : IRoundAggregator, IUpdateValidator
     {
         Validate(update);
         Fold(update);
-        _clients.Add(update.ClientId);
-        _examples += update.NumExamples;
+        Record(update.ClientId, update.NumExamples, update.Metrics);
+    }
+
+    /// <summary>The checks every update passes whatever form its delta has: open round, client id, first contribution, positive weight.</summary>
+    protected void ValidateContributor(string clientId, long numExamples)
+    {
+        EnsureOpen();
+        if (string.IsNullOrEmpty(clientId))
+        {
+            throw new ArgumentException($"{Strategy}: an update has no client id.");
+        }
+
+        if (_clients.Contains(clientId))
+        {
+            throw new ArgumentException($"{Strategy}: client '{clientId}' already contributed to this round.");
+        }
+
+        if (numExamples <= 0)
+        {
+            throw new ArgumentException($"{Strategy}: client '{clientId}' reports {numExamples} examples; the weight must be positive.");
+        }
+    }
+
+    /// <summary>Counts a folded update: its client, its examples and its averaged metrics.</summary>
+    protected void Record(string clientId, long numExamples, IReadOnlyDictionary<string, double> metrics)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        _clients.Add(clientId);
+        _examples += numExamples;
         for (var i = 0; i < AveragedMetrics.Length; i++)
         {
-            if (update.Metrics.TryGetValue(AveragedMetrics[i], out var value) && double.IsFinite(value))
+            if (metrics.TryGetValue(AveragedMetrics[i], out var value) && double.IsFinite(value))
             {
-                _metricSums[i] += update.NumExamples * value;
-                _metricWeights[i] += update.NumExamples;
+                _metricSums[i] += numExamples * value;
+                _metricWeights[i] += numExamples;
             }
         }
 
@@ -169,7 +182,7 @@ internal abstract class RoundAggregatorBase : IRoundAggregator, IUpdateValidator
 /// Δ = Σ nᵢ Δᵢ / Σ nᵢ folded incrementally (one float32 accumulator), then a server step turns Δ into the model.
 /// FedAvg, FedProx, FedAvgM and the adaptive strategies differ only in that step.
 /// </summary>
-internal sealed class WeightedMeanAggregator : RoundAggregatorBase
+internal sealed class WeightedMeanAggregator : RoundAggregatorBase, IEncodedUpdateAggregator
 {
     private readonly float[] _sum;
     private readonly Action<float[], float[]> _serverStep;
@@ -189,6 +202,25 @@ internal sealed class WeightedMeanAggregator : RoundAggregatorBase
     {
         TensorPrimitives.MultiplyAdd(update.Delta, (float)update.NumExamples, _sum, _sum);
         _weight += update.NumExamples;
+    }
+
+    /// <inheritdoc />
+    public void AddEncoded(EncodedClientUpdate update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        ValidateContributor(update.ClientId, update.NumExamples);
+        try
+        {
+            // Validates the whole payload (codec, length, finite values) before it touches the sum.
+            DeltaCodecs.DecodeAdd(update.EncodedDelta.Span, (float)update.NumExamples, _sum);
+        }
+        catch (CodecException e)
+        {
+            throw new ArgumentException($"{Strategy}: client '{update.ClientId}' sent a malformed encoded delta: {e.Message}", e);
+        }
+
+        _weight += update.NumExamples;
+        Record(update.ClientId, update.NumExamples, update.Metrics);
     }
 
     protected override float[] Complete(Dictionary<string, double> metrics)

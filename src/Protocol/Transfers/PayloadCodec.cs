@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Federated.Protocol.V1;
@@ -66,11 +67,17 @@ public sealed class SealedPayload
     };
 }
 
-/// <summary>Builds and validates payloads of named dense float32 tensors.</summary>
+/// <summary>Builds and validates payloads of named tensors: dense float32, or codec-encoded (compressed) vectors.</summary>
 public static class PayloadCodec
 {
     /// <summary>The tensor name of a model or a model delta.</summary>
     public const string ModelTensor = "model";
+
+    /// <summary>
+    /// Bytes of the header every codec-encoded tensor starts with: codec id, format version, element count (uint32,
+    /// little-endian). The same 6 bytes as <c>Federated.Learning.Compression.CodecHeader</c>, which decodes the rest.
+    /// </summary>
+    public const int CodecHeaderBytes = 6;
 
     /// <summary>The default chunk size: 1 MiB, well under gRPC's 4 MB default receive limit.</summary>
     public const int DefaultChunkBytes = 1024 * 1024;
@@ -98,6 +105,26 @@ public static class PayloadCodec
         }
 
         payload.Tensors.Add(tensor);
+    }
+
+    /// <summary>Adds a codec-encoded vector of <paramref name="elementCount"/> floats (<see cref="TensorEncoding.Codec"/>, shape [n]).</summary>
+    /// <exception cref="ArgumentException">The bytes cannot hold a codec header, or the header's element count is not <paramref name="elementCount"/>.</exception>
+    public static void AddEncoded(Payload payload, string name, ReadOnlySpan<byte> encoded, long elementCount)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        ArgumentOutOfRangeException.ThrowIfNegative(elementCount);
+        if (encoded.Length < CodecHeaderBytes || CodecElementCount(encoded) != elementCount)
+        {
+            throw new ArgumentException($"Tensor '{name}': the encoded bytes do not start with a codec header for {elementCount} elements.", nameof(encoded));
+        }
+
+        payload.Tensors.Add(new NamedTensor
+        {
+            Name = name,
+            Encoding = TensorEncoding.Codec,
+            Shape = { elementCount },
+            Data = ByteString.CopyFrom(encoded),
+        });
     }
 
     /// <summary>Parses and validates a payload received in full.</summary>
@@ -128,52 +155,82 @@ public static class PayloadCodec
                 throw new TransferException($"Payload tensor names must be non-empty and unique ('{tensor.Name}').");
             }
 
-            if (tensor.Encoding != TensorEncoding.DenseF32)
+            var elements = ElementCount(tensor);
+            switch (tensor.Encoding)
             {
-                throw new TransferException($"Tensor '{tensor.Name}' uses encoding {tensor.Encoding}, which this peer does not decode.");
-            }
-
-            long elements = 1;
-            foreach (var d in tensor.Shape)
-            {
-                if (d < 0)
-                {
-                    throw new TransferException($"Tensor '{tensor.Name}' has a negative dimension.");
-                }
-
-                elements = checked(elements * d);
-            }
-
-            if (tensor.Data.Length != elements * sizeof(float))
-            {
-                throw new TransferException($"Tensor '{tensor.Name}' declares {elements} floats but carries {tensor.Data.Length} bytes.");
+                case TensorEncoding.DenseF32 when tensor.Data.Length != elements * sizeof(float):
+                    throw new TransferException($"Tensor '{tensor.Name}' declares {elements} floats but carries {tensor.Data.Length} bytes.");
+                case TensorEncoding.DenseF32:
+                    break;
+                case TensorEncoding.Codec when tensor.Data.Length < CodecHeaderBytes:
+                    throw new TransferException($"Tensor '{tensor.Name}' is codec-encoded but carries {tensor.Data.Length} bytes, fewer than the {CodecHeaderBytes}-byte codec header.");
+                case TensorEncoding.Codec when CodecElementCount(tensor.Data.Span) != elements:
+                    throw new TransferException($"Tensor '{tensor.Name}' declares {elements} floats but its codec header says {CodecElementCount(tensor.Data.Span)}.");
+                case TensorEncoding.Codec:
+                    break;
+                default:
+                    throw new TransferException($"Tensor '{tensor.Name}' uses encoding {tensor.Encoding}, which this peer does not decode.");
             }
         }
 
         return payload;
     }
 
-    /// <summary>The named dense tensor as floats.</summary>
-    /// <exception cref="TransferException">Missing tensor, or one whose length is not <paramref name="expectedLength"/>.</exception>
-    public static float[] ReadDense(Payload payload, string name, long expectedLength = -1)
+    /// <summary>The named tensor, dense or codec-encoded, checked to hold <paramref name="expectedLength"/> floats (when not negative).</summary>
+    /// <exception cref="TransferException">Missing tensor, or one of another length.</exception>
+    public static NamedTensor GetTensor(Payload payload, string name, long expectedLength = -1)
     {
         ArgumentNullException.ThrowIfNull(payload);
         var tensor = payload.Tensors.FirstOrDefault(t => t.Name == name)
             ?? throw new TransferException($"The payload has no tensor '{name}'.");
-        var values = MemoryMarshal.Cast<byte, float>(tensor.Data.Span).ToArray();
-        if (expectedLength >= 0 && values.Length != expectedLength)
+        var elements = ElementCount(tensor);
+        if (expectedLength >= 0 && elements != expectedLength)
         {
-            throw new TransferException(StatusCode.FailedPrecondition, $"Tensor '{name}' has {values.Length} values; the model's layout needs {expectedLength}.");
+            throw new TransferException(StatusCode.FailedPrecondition, $"Tensor '{name}' has {elements} values; the model's layout needs {expectedLength}.");
         }
 
-        return values;
+        return tensor;
     }
 
-    /// <summary>All dense tensors except <paramref name="exclude"/>, by name.</summary>
+    /// <summary>The named dense tensor as floats.</summary>
+    /// <exception cref="TransferException">Missing tensor, one whose length is not <paramref name="expectedLength"/>, or a codec-encoded one.</exception>
+    public static float[] ReadDense(Payload payload, string name, long expectedLength = -1) =>
+        DenseValues(GetTensor(payload, name, expectedLength));
+
+    /// <summary>All tensors except <paramref name="exclude"/>, by name; each must be dense.</summary>
+    /// <exception cref="TransferException">One of them is codec-encoded (only the model tensor may be).</exception>
     public static Dictionary<string, float[]> ReadAllDense(Payload payload, string? exclude = null)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        return payload.Tensors.Where(t => t.Name != exclude)
-            .ToDictionary(t => t.Name, t => MemoryMarshal.Cast<byte, float>(t.Data.Span).ToArray(), StringComparer.Ordinal);
+        return payload.Tensors.Where(t => t.Name != exclude).ToDictionary(t => t.Name, DenseValues, StringComparer.Ordinal);
     }
+
+    private static float[] DenseValues(NamedTensor tensor) => tensor.Encoding == TensorEncoding.DenseF32
+        ? MemoryMarshal.Cast<byte, float>(tensor.Data.Span).ToArray()
+        : throw new TransferException($"Tensor '{tensor.Name}' is {tensor.Encoding}-encoded where a dense float32 tensor is expected.");
+
+    private static long ElementCount(NamedTensor tensor)
+    {
+        long elements = 1;
+        foreach (var d in tensor.Shape)
+        {
+            if (d < 0)
+            {
+                throw new TransferException($"Tensor '{tensor.Name}' has a negative dimension.");
+            }
+
+            try
+            {
+                elements = checked(elements * d);
+            }
+            catch (OverflowException)
+            {
+                throw new TransferException($"Tensor '{tensor.Name}' has a shape whose element count overflows.");
+            }
+        }
+
+        return elements;
+    }
+
+    private static uint CodecElementCount(ReadOnlySpan<byte> encoded) => BinaryPrimitives.ReadUInt32LittleEndian(encoded[2..]);
 }
