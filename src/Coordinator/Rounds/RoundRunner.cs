@@ -266,6 +266,7 @@ public sealed partial class RoundRunner(
 
         var lateBefore = _lateResults;
         var accepted = 0;
+        var rejected = 0;
         double slowestTrain = 0;
         var aggregateTicks = 0L;
         var lastResultAt = started;
@@ -309,6 +310,10 @@ public sealed partial class RoundRunner(
                                 clientLosses.Add((loss, result.NumExamples));
                             }
                         }
+                        else
+                        {
+                            rejected++;
+                        }
 
                         aggregateTicks += Stopwatch.GetTimestamp() - addStarted;
                         break;
@@ -345,9 +350,25 @@ public sealed partial class RoundRunner(
         IReadOnlyDictionary<string, double> aggregationMetrics = new Dictionary<string, double>();
         if (roundOk)
         {
-            var outcome = aggregator.Finish(failures);
-            global = outcome.Global;
-            aggregationMetrics = outcome.Metrics;
+            try
+            {
+                var outcome = aggregator.Finish(failures);
+                global = outcome.Global;
+                aggregationMetrics = outcome.Metrics;
+                foreach (var rejection in outcome.Rejected)
+                {
+                    LogRejectedAtAggregation(logger, round, rejection.ClientId, rejection.Reason);
+                }
+
+                rejected += outcome.Rejected.Count;
+            }
+            catch (InvalidOperationException e)
+            {
+                // A robust rule's precondition (e.g. Krum's n ≥ 2f + 3) failed for this round's updates: the round
+                // fails like one with too few results, and the run goes on.
+                roundOk = false;
+                LogAggregationFailed(logger, round, accepted, e.Message);
+            }
         }
         else
         {
@@ -377,6 +398,7 @@ public sealed partial class RoundRunner(
             ["selected"] = Inv(selected.Count),
             ["results"] = Inv(accepted),
             ["failures"] = Inv(failures.Count),
+            ["rejected"] = Inv(rejected),
             ["late"] = Inv(_lateResults - lateBefore),
             ["ok"] = roundOk ? "true" : "false",
             ["train_loss"] = Inv(clientLosses.Count > 0 ? clientLosses.Sum(c => c.Loss * c.Examples) / Math.Max(1, clientLosses.Sum(c => c.Examples)) : double.NaN, "F5"),
@@ -556,19 +578,32 @@ public sealed partial class RoundRunner(
         LogLate(logger, late.Result.Round, late.AgentId);
     }
 
+    /// <summary>
+    /// Appends <paramref name="row"/> (the last of <see cref="_history"/>) to the metrics CSV. Rounds may add columns
+    /// (e.g. <c>agg_rejected.non_finite</c> the first time an update is rejected for it); the header is the union of
+    /// every round's columns in first-seen order, and when it grows the file is rewritten from the history, so no
+    /// earlier round is lost. A round without a column leaves its cell empty.
+    /// </summary>
     private void AppendMetrics(Dictionary<string, string> row)
     {
         var path = Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var header = string.Join(',', row.Keys);
+        var columns = _history.SelectMany(r => r.Keys).Concat(row.Keys).Distinct(StringComparer.Ordinal).ToList();
+        var header = string.Join(',', columns);
+        string Line(IReadOnlyDictionary<string, string> r) => string.Join(',', columns.Select(c => r.GetValueOrDefault(c, "")));
         var exists = File.Exists(path) && File.ReadLines(path).FirstOrDefault() == header;
         using var writer = new StreamWriter(path, append: exists);
-        if (!exists)
+        if (exists)
         {
-            writer.WriteLine(header);
+            writer.WriteLine(Line(row));
+            return;
         }
 
-        writer.WriteLine(string.Join(',', row.Values));
+        writer.WriteLine(header);
+        foreach (var earlier in _history)
+        {
+            writer.WriteLine(Line(earlier));
+        }
     }
 
     /// <summary>Hex of the first 8 bytes of the SHA-256 over the vector's bytes.</summary>
@@ -617,6 +652,12 @@ public sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1113, Level = LogLevel.Information, Message = "Roster {Path}: {Count} agent ids, {Added} new")]
     private static partial void LogRoster(ILogger logger, string path, int count, int added);
+
+    [LoggerMessage(EventId = 1114, Level = LogLevel.Warning, Message = "Round {Round}: update of agent {AgentId} left out by the aggregation: {Reason}")]
+    private static partial void LogRejectedAtAggregation(ILogger logger, int round, string agentId, string reason);
+
+    [LoggerMessage(EventId = 1115, Level = LogLevel.Error, Message = "Round {Round} failed: its {Results} results could not be aggregated ({Reason}); the global model is unchanged")]
+    private static partial void LogAggregationFailed(ILogger logger, int round, int results, string reason);
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Critical, Message = "The run stopped: {Reason}")]
     private static partial void LogRunFailed(ILogger logger, string reason, Exception exception);
