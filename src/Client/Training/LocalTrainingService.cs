@@ -1,6 +1,8 @@
 using Federated.Client.Agent;
+using Federated.Client.Attacks;
 using Federated.Client.State;
 using Federated.Learning.Data;
+using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Models;
 using Federated.Learning.Runtime;
 using Federated.Learning.Strategies;
@@ -18,6 +20,34 @@ namespace Federated.Client.Training;
 /// <param name="Report">Per-epoch metrics and step count.</param>
 public sealed record TrainOutcome(SealedPayload Update, TrainingReport Report);
 
+/// <summary>One local training run before it is sealed: what the agent's attack stage (if any) works on.</summary>
+/// <param name="Task">The task.</param>
+/// <param name="LayoutFingerprint">The model's layout.</param>
+/// <param name="Delta">Local model minus global model.</param>
+/// <param name="Tensors">The strategy's extra tensors to upload (e.g. SCAFFOLD's control delta), in order.</param>
+/// <param name="Report">Per-epoch metrics and step count.</param>
+/// <param name="Estimates">
+/// The deltas of the extra runs on bootstrap resamples that an estimated ALIE or IPM attack asked for (else empty).
+/// </param>
+public sealed record LocalUpdate(TrainTask Task, string LayoutFingerprint, float[] Delta, IReadOnlyList<KeyValuePair<string, float[]>> Tensors, TrainingReport Report, IReadOnlyList<float[]> Estimates)
+{
+    /// <summary>Seals <paramref name="delta"/> (this update's delta, or what an attack made of it) with the extra tensors for upload.</summary>
+    public SealedPayload Seal(float[] delta, string transferId, int chunkBytes)
+    {
+        ArgumentNullException.ThrowIfNull(delta);
+        var update = new Payload { LayoutFingerprint = LayoutFingerprint };
+        PayloadCodec.AddDense(update, PayloadCodec.ModelTensor, delta);
+        foreach (var (name, values) in Tensors)
+        {
+            PayloadCodec.AddDense(update, name, values);
+        }
+
+        update.Metadata["round"] = Task.Round.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        update.Metadata["task_id"] = Task.TaskId;
+        return new SealedPayload(transferId, update, chunkBytes);
+    }
+}
+
 /// <summary>
 /// The synchronous TorchSharp side of the agent: holds the local data, the model (built on the first task from
 /// its name and the data's sample shape, reused while name and layout stay the same) and the strategy's local
@@ -29,14 +59,20 @@ public sealed class LocalTrainingService : IDisposable
     private readonly AgentStateStore _store;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly AttackStage _attack;
     private readonly Dictionary<string, float[]> _localState;
+    private TensorDataset? _poisoned;
     private string? _localStateFingerprint;
     private nn.Module<Tensor, Tensor>? _model;
     private ModelWeights? _weights;
     private string? _modelName;
 
-    /// <summary>Takes ownership of <paramref name="data"/>; restores the strategy state from <paramref name="store"/>.</summary>
-    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time)
+    /// <summary>
+    /// Takes ownership of <paramref name="data"/>; restores the strategy state from <paramref name="store"/>.
+    /// <paramref name="attack"/> (honest when null) decides which rounds train on flipped labels and which need
+    /// bootstrap estimates.
+    /// </summary>
+    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time, AttackStage? attack = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(compute);
@@ -49,6 +85,7 @@ public sealed class LocalTrainingService : IDisposable
         _store = store;
         _logger = logger;
         _time = time;
+        _attack = attack ?? AttackStage.Honest;
         _localState = store.LoadLocalState();
         _localStateFingerprint = restored.LayoutFingerprint;
     }
@@ -98,9 +135,23 @@ public sealed class LocalTrainingService : IDisposable
 
     /// <summary>
     /// Loads the global model from <paramref name="payloadBytes"/>, trains it on the local data and seals the update
-    /// (<c>model</c> = local − global, plus the strategy's extra tensors) for upload as <paramref name="transferId"/>.
+    /// (<c>model</c> = local − global, plus the strategy's extra tensors) for upload as <paramref name="transferId"/>:
+    /// <see cref="TrainLocal"/> then <see cref="LocalUpdate.Seal"/>, without an attack stage.
     /// </summary>
     public TrainOutcome Train(TrainTask task, byte[] payloadBytes, string transferId, int chunkBytes, CancellationToken cancellationToken)
+    {
+        var local = TrainLocal(task, payloadBytes, cancellationToken);
+        return new TrainOutcome(local.Seal(local.Delta, transferId, chunkBytes), local.Report);
+    }
+
+    /// <summary>
+    /// Loads the global model from <paramref name="payloadBytes"/> and trains it on the local data (on flipped labels
+    /// when the attack stage poisons this round), returning the delta and the strategy's extra tensors unsealed.
+    /// When the attack stage estimates the honest updates from the agent's own data, the extra runs follow, each from
+    /// the global model on a bootstrap resample of the local data (same size, drawn with replacement, seeded by the
+    /// task's seed), with plain local training (no strategy plug-ins); the model keeps the main run's weights.
+    /// </summary>
+    public LocalUpdate TrainLocal(TrainTask task, byte[] payloadBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(payloadBytes);
@@ -121,10 +172,11 @@ public sealed class LocalTrainingService : IDisposable
             Training = options,
             LocalState = _localState,
         };
+        var data = TrainingData(task.Round);
         var plugins = ClientAlgorithmsAdapter.Create(round);
         try
         {
-            var report = new LocalTrainer(plugins, _time).Train(_model!, Data, options, cancellationToken);
+            var report = new LocalTrainer(plugins, _time).Train(_model!, data, options, cancellationToken);
             if (report.Cancelled)
             {
                 throw new OperationCanceledException("Local training was cancelled.", cancellationToken);
@@ -133,8 +185,7 @@ public sealed class LocalTrainingService : IDisposable
             var local = weights.Flatten();
             var delta = new float[local.Length];
             WeightVectors.Delta(local, global, delta);
-            var update = new Payload { LayoutFingerprint = weights.Layout.Fingerprint };
-            PayloadCodec.AddDense(update, PayloadCodec.ModelTensor, delta);
+            var tensors = new List<KeyValuePair<string, float[]>>();
             var names = new HashSet<string>(StringComparer.Ordinal) { PayloadCodec.ModelTensor };
             foreach (var plugin in plugins)
             {
@@ -145,13 +196,13 @@ public sealed class LocalTrainingService : IDisposable
                         throw new InvalidOperationException($"Two client algorithms (or one and the model) upload a tensor named '{name}'.");
                     }
 
-                    PayloadCodec.AddDense(update, name, values);
+                    tensors.Add(new(name, values));
                 }
             }
 
-            update.Metadata["round"] = task.Round.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            update.Metadata["task_id"] = task.TaskId;
-            return new TrainOutcome(new SealedPayload(transferId, update, chunkBytes), report);
+            var estimates = BootstrapDeltas(_attack.EstimateRuns(task.Round), weights, global, options, cancellationToken);
+            weights.Load(local);
+            return new LocalUpdate(task, weights.Layout.Fingerprint, delta, tensors, report, estimates);
         }
         finally
         {
@@ -160,6 +211,60 @@ public sealed class LocalTrainingService : IDisposable
                 (plugin as IDisposable)?.Dispose();
             }
         }
+    }
+
+    /// <summary><paramref name="runs"/> deltas, each of plain local training from <paramref name="global"/> on a bootstrap resample.</summary>
+    private List<float[]> BootstrapDeltas(int runs, ModelWeights weights, float[] global, TrainingOptions options, CancellationToken cancellationToken)
+    {
+        var deltas = new List<float[]>(runs);
+        for (var run = 0; run < runs; run++)
+        {
+            var random = new StableRandom(unchecked(((ulong)options.Seed * 0x9E37_79B9_7F4A_7C15UL) + (ulong)run + 0xB0075UL));
+            var indices = new int[Data.Count];
+            for (var i = 0; i < indices.Length; i++)
+            {
+                indices[i] = random.Next(Data.Count);
+            }
+
+            weights.Load(global);
+            using var resample = Data.Subset(indices, $"{Data.Name} bootstrap {run + 1}");
+            var report = new LocalTrainer(null, _time).Train(_model!, resample, options with { Seed = unchecked(options.Seed + 1 + run) }, cancellationToken);
+            if (report.Cancelled)
+            {
+                throw new OperationCanceledException("Local training was cancelled.", cancellationToken);
+            }
+
+            var delta = new float[global.Length];
+            WeightVectors.Delta(weights.Flatten(), global, delta);
+            deltas.Add(delta);
+        }
+
+        return deltas;
+    }
+
+    /// <summary>
+    /// What <paramref name="round"/> trains on: the local data, or, when the attack stage poisons the round, the same
+    /// samples with every label y replaced by C − 1 − y (built on first use).
+    /// </summary>
+    internal TensorDataset TrainingData(int round)
+    {
+        if (!_attack.PoisonsData(round))
+        {
+            return Data;
+        }
+
+        if (_poisoned is null)
+        {
+            var labels = Data.Labels.ToArray();
+            for (var i = 0; i < labels.Length; i++)
+            {
+                labels[i] = UpdateAttacks.FlipLabel(labels[i], Data.NumClasses);
+            }
+
+            _poisoned = Data.WithLabels(labels, $"{Data.Name} (labels flipped)");
+        }
+
+        return _poisoned;
     }
 
     /// <summary>Loads the model in <paramref name="payloadBytes"/> and evaluates it on the local data.</summary>
@@ -204,6 +309,8 @@ public sealed class LocalTrainingService : IDisposable
         _model?.Dispose();
         _model = null;
         _weights = null;
+        _poisoned?.Dispose();
+        _poisoned = null;
         Data.Dispose();
     }
 
