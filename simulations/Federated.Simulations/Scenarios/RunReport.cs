@@ -15,7 +15,14 @@ public sealed record RoundRecord(
     int Participants,
     int Dropped,
     double SlowestTrainS,
-    double PeakRssMb);
+    double PeakRssMb)
+{
+    /// <summary>Updates the coordinator received but did not aggregate (refused by validation or left out by a robust rule).</summary>
+    public int Rejected { get; init; }
+
+    /// <summary>False when the round failed (too few results, or its robust rule could not run) and kept the model.</summary>
+    public bool Ok { get; init; } = true;
+}
 
 /// <summary>Reads the coordinator's <c>rounds.csv</c> and writes the run folder's metrics, summary, plots and report.</summary>
 public static class RunReport
@@ -43,6 +50,12 @@ public static class RunReport
             return i >= 0 && i < row.Length && double.TryParse(row[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : double.NaN;
         }
 
+        bool Ok(string[] row)
+        {
+            var i = Array.IndexOf(header, "ok");
+            return i < 0 || i >= row.Length || row[i] != "false";
+        }
+
         return lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).Select(row => new RoundRecord(
             (int)Get(row, "round"),
             Get(row, "test_accuracy"),
@@ -53,7 +66,11 @@ public static class RunReport
             (int)Get(row, "results"),
             (int)Get(row, "failures"),
             Get(row, "slowest_train_s"),
-            Get(row, "peak_rss_mb"))).ToList();
+            Get(row, "peak_rss_mb"))
+        {
+            Rejected = double.IsNaN(Get(row, "rejected")) ? 0 : (int)Get(row, "rejected"),
+            Ok = Ok(row),
+        }).ToList();
     }
 
     /// <summary>Writes metrics.csv, metrics.json, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
@@ -69,9 +86,20 @@ public static class RunReport
 
         File.WriteAllText(Path.Combine(runDirectory, "metrics.csv"), csv.ToString());
         File.WriteAllText(Path.Combine(runDirectory, "metrics.json"), JsonSerializer.Serialize(rounds, Json));
+        var attackers = scenario.Attack.Choose(scenario.Clients, scenario.Seed).Order().Select(FederationPlan.AgentId).ToList();
+        var attack = scenario.Attack.IsActive
+            ? new AttackSummary(scenario.Attack.Kind, scenario.Attack.Fraction, scenario.Attack.ToClientOptions(scenario).Describe(), attackers)
+            : null;
         var summary = new
         {
             Scenario = scenario.Name,
+            Clients = scenario.Clients,
+            Partition = scenario.Data.Partition,
+            Strategy = scenario.Strategy.Name,
+            Aggregator = scenario.Strategy.Options.GetValueOrDefault("aggregator"),
+            Attack = attack,
+            Rejected = rounds.Sum(r => r.Rejected),
+            FailedRounds = rounds.Count(r => !r.Ok),
             FinalAccuracy = rounds.Count > 0 ? rounds[^1].Accuracy : double.NaN,
             BestAccuracy = rounds.Count > 0 ? rounds.Max(r => r.Accuracy) : double.NaN,
             Rounds = rounds.Count,
@@ -101,6 +129,17 @@ public static class RunReport
         report.AppendLine(CultureInfo.InvariantCulture, $"- final accuracy: **{summary.FinalAccuracy:P2}** (best {summary.BestAccuracy:P2})");
         report.AppendLine(CultureInfo.InvariantCulture, $"- wall time: {wallSeconds:F1} s ({summary.MeanRoundS:F2} s a round on average); peak RSS {peakRssMb:F0} MB");
         report.AppendLine(CultureInfo.InvariantCulture, $"- bytes up / down: {summary.BytesUp / 1e6:F1} / {summary.BytesDown / 1e6:F1} MB; dropped results: {summary.Dropped}");
+        if (summary.Aggregator is { } aggregator)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture, $"- robust aggregation: `{aggregator}`");
+        }
+
+        if (attack is not null)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture, $"- attack: **{attack.Description}**, {attackers.Count} of {scenario.Clients} clients: {string.Join(", ", attackers)}");
+        }
+
+        report.AppendLine(CultureInfo.InvariantCulture, $"- rejected updates: {summary.Rejected}; failed rounds (model kept): {summary.FailedRounds}");
         if (pool is not null)
         {
             report.AppendLine(CultureInfo.InvariantCulture,
@@ -108,11 +147,11 @@ public static class RunReport
         }
 
         report.AppendLine();
-        report.AppendLine("| round | accuracy | loss | participants | dropped | duration s | slowest training s | up MB | down MB |");
-        report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        report.AppendLine("| round | accuracy | loss | participants | dropped | rejected | duration s | slowest training s | up MB | down MB |");
+        report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rounds)
         {
-            report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round} | {r.Accuracy:P2} | {r.Loss:F4} | {r.Participants} | {r.Dropped} | {r.DurationS:F2} | {r.SlowestTrainS:F2} | {r.BytesUp / 1e6:F2} | {r.BytesDown / 1e6:F2} |");
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round}{(r.Ok ? "" : " (failed)")} | {r.Accuracy:P2} | {r.Loss:F4} | {r.Participants} | {r.Dropped} | {r.Rejected} | {r.DurationS:F2} | {r.SlowestTrainS:F2} | {r.BytesUp / 1e6:F2} | {r.BytesDown / 1e6:F2} |");
         }
 
         report.AppendLine();
@@ -142,3 +181,10 @@ public static class RunReport
         plot.SavePng(path, 640, 400);
     }
 }
+
+/// <summary>The attack of a run, as summary.json records it.</summary>
+/// <param name="Kind">The attack kind.</param>
+/// <param name="Fraction">The scenario's attacker fraction.</param>
+/// <param name="Description">What the attackers send, e.g. <c>signflip scale 4 from round 1</c>.</param>
+/// <param name="Attackers">The attacking agents' ids.</param>
+public sealed record AttackSummary(string Kind, double Fraction, string Description, IReadOnlyList<string> Attackers);

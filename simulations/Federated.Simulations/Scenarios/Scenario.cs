@@ -71,6 +71,9 @@ public sealed class Scenario
     /// <summary>Fraction of agents asked to evaluate each new global model on their own data (0 = off).</summary>
     public double FederatedEvaluationFraction { get; set; }
 
+    /// <summary>Byzantine agents: which attack, how many of the clients, from which round (none unless set).</summary>
+    public AttackSection Attack { get; set; } = new();
+
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
     public static Scenario Load(string path)
@@ -171,6 +174,9 @@ public sealed class Scenario
         {
             throw new ScenarioException($"Scenario '{source}': 'strategy' is invalid: {e.Message}", e);
         }
+
+        Require(Attack is not null, "attack", "must be an object", null);
+        Attack!.Validate(this, source);
     }
 
     private static string Format(object? value) => value switch
