@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Federated.Simulations.Grid;
 using Federated.Simulations.Scenarios;
 
 namespace Federated.Simulations.Tests;
@@ -177,5 +178,61 @@ public sealed class AttackTests : IDisposable
         Assert.Contains("round 1 attack alie on 4 reference updates", log, StringComparison.Ordinal);
         Assert.Contains("round 2 attack alie on 4 reference updates", log, StringComparison.Ordinal);
         Assert.DoesNotContain("no honest update", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Collect_BuildsOneRowPerAttackAndFractionBesideTheCleanRun()
+    {
+        void Summary(string name, string? aggregator, string? kind, double fraction, double accuracy, int rejected = 0)
+        {
+            Directory.CreateDirectory(Path.Combine(_dir, "grid", name));
+            var attack = kind is null ? "null" : $$"""{ "kind": "{{kind}}", "fraction": {{fraction}}, "description": "{{kind}} scale 4 from round 1", "attackers": ["agent-0001"] }""";
+            File.WriteAllText(Path.Combine(_dir, "grid", name, "summary.json"),
+                $$"""{ "scenario": "{{name}}", "partition": "iid", "aggregator": {{(aggregator is null ? "null" : $"\"{aggregator}\"")}}, "attack": {{attack}}, "final_accuracy": {{accuracy}}, "rejected": {{rejected}}, "failed_rounds": 0 }""");
+        }
+
+        Summary("iid-clean-fedavg", null, null, 0, 0.85);
+        Summary("iid-signflip-02-fedavg", null, "signflip", 0.2, 0.10);
+        Summary("iid-signflip-02-median", "median", "signflip", 0.2, 0.83);
+        Summary("iid-signflip-02-bucketing", "bucketing:s=2 > centered_clipping:tau=1", "signflip", 0.2, 0.84, rejected: 3);
+        Summary("iid-signflip-03-median", "median", "signflip", 0.3, 0.80);
+
+        var markdown = ResultsTable.Markdown(ResultsTable.ReadAll(Path.Combine(_dir, "grid")));
+
+        Assert.Contains("clean FedAvg: **85.0**", markdown, StringComparison.Ordinal);
+        Assert.Contains("| attack | attackers | FedAvg | median | bucketing + … | best robust − clean |", markdown, StringComparison.Ordinal);
+        Assert.Contains("| signflip scale 4 | 20 % | 10.0 | 83.0 | 84.0 (r 3) | −1.0 |", markdown, StringComparison.Ordinal);
+        Assert.Contains("| signflip scale 4 | 30 % | – | 80.0 | – | −5.0 |", markdown, StringComparison.Ordinal);
+        Assert.Contains("`bucketing:s=2 > centered_clipping:tau=1`", markdown, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GridScript_WritesValidScenarios()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Federated.sln")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("The repository root was not found.");
+        }
+
+        if (!Directory.Exists(new DataSection().ResolvedDirectory))
+        {
+            return; // the grid's scenarios need Fashion-MNIST.
+        }
+
+        var output = Path.Combine(_dir, "grid-dry");
+        using var script = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(root, "simulations", "grids", "robustness.sh"), "--dry-run", "--out", output])
+        {
+            RedirectStandardOutput = true,
+        })!;
+        var listed = script.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(script.WaitForExit(60_000));
+        Assert.Equal(0, script.ExitCode);
+
+        Assert.Equal(2 + (2 * 2 * 7 * 7), listed.Length);
+        var scenarios = listed.Select(Scenario.Load).ToList();
+        Assert.All(scenarios, s => Assert.Equal((20, 1000, 20, "simple-cnn"), (s.Clients, s.Data.MaxExamplesPerClient, s.Rounds, s.Model)));
+        Assert.Equal(2, scenarios.Count(s => !s.Attack.IsActive));
+        Assert.Equal(6, scenarios.Single(s => s.Name == "dirichlet0.5-alie-03-multikrum").Attack.Count(20));
     }
 }
