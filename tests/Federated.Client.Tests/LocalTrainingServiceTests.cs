@@ -1,3 +1,4 @@
+using Federated.Client.Attacks;
 using Federated.Client.Hosting;
 using Federated.Client.State;
 using Federated.Client.Training;
@@ -131,5 +132,75 @@ public sealed class LocalTrainingServiceTests
         var task = new TrainTask { TaskId = "t", Round = 1, ModelName = "mlp", LayoutFingerprint = "feedface" };
         var e = Assert.Throws<InvalidOperationException>(() => service.Train(task, Google.Protobuf.MessageExtensions.ToByteArray(payload), "x", 4096, CancellationToken.None));
         Assert.Contains("feedface", e.Message, StringComparison.Ordinal);
+    }
+
+    private static LocalTrainingService Service(TempDirectory dir, string name, AttackStage? attack = null)
+    {
+        var store = new AgentStateStore(Path.Combine(dir.Path, name), NullLogger<AgentStateStore>.Instance);
+        var data = LocalDataLoader.Load(new ClientDataOptions { Source = "synthetic", SyntheticCount = 400, SyntheticClasses = 4, Clients = 4, Index = 1, MaxExamples = 48 }, torch.CPU);
+        return new LocalTrainingService(data, ComputeContext.Cpu, store, new AgentState { AgentId = name }, NullLogger.Instance, TimeProvider.System, attack);
+    }
+
+    private static (TrainTask Task, byte[] Payload) Task(int round)
+    {
+        using var reference = ModelFactory.Create("mlp", ModelShape.FromSample([1, 28, 28], 4), torch.CPU, seed: 3);
+        var weights = new ModelWeights(reference);
+        var payload = new Payload { LayoutFingerprint = weights.Layout.Fingerprint };
+        PayloadCodec.AddDense(payload, PayloadCodec.ModelTensor, weights.Flatten());
+        var task = new TrainTask
+        {
+            TaskId = $"t{round}",
+            Round = round,
+            ModelName = "mlp",
+            LayoutFingerprint = weights.Layout.Fingerprint,
+            Training = new TrainingConfig { Epochs = 1, BatchSize = 16, Optimizer = "sgd", LearningRate = 0.1, Seed = 5 },
+        };
+        return (task, Google.Protobuf.MessageExtensions.ToByteArray(payload));
+    }
+
+    [Fact]
+    public void LabelFlip_TrainsOnLabelsCMinusOneMinusYFromTheStartRound()
+    {
+        using var dir = new TempDirectory();
+        using var honest = Service(dir, "honest");
+        using var flipper = Service(dir, "flipper", new AttackStage(new ClientAttackOptions { Kind = "labelflip", StartRound = 2 }, "flipper"));
+
+        Assert.Same(flipper.Data, flipper.TrainingData(1));
+        var poisoned = flipper.TrainingData(2);
+        Assert.NotSame(flipper.Data, poisoned);
+        Assert.Equal(flipper.Data.Labels.ToArray().Select(y => 3 - y), poisoned.Labels.ToArray());
+        Assert.Equal(poisoned.Labels.ToArray().Select(y => (long)y), poisoned.LabelTensor.data<long>().ToArray());
+        Assert.Equal(flipper.Data.Features.data<float>().ToArray(), poisoned.Features.data<float>().ToArray());
+
+        // Round 1 trains on the true labels (the same delta as an honest agent's), round 2 on the flipped ones.
+        var (first, firstPayload) = Task(1);
+        Assert.Equal(honest.TrainLocal(first, firstPayload, CancellationToken.None).Delta, flipper.TrainLocal(first, firstPayload, CancellationToken.None).Delta);
+        var (second, secondPayload) = Task(2);
+        Assert.NotEqual(honest.TrainLocal(second, secondPayload, CancellationToken.None).Delta, flipper.TrainLocal(second, secondPayload, CancellationToken.None).Delta);
+    }
+
+    [Fact]
+    public void EstimatedVariant_AddsBootstrapRunsAndKeepsTheMainRunsDelta()
+    {
+        using var dir = new TempDirectory();
+        using var honest = Service(dir, "honest");
+        var options = new ClientAttackOptions { Kind = "ipm", Variant = "estimated", EstimateRuns = 3 };
+        using var attacker = Service(dir, "attacker", new AttackStage(options, "attacker"));
+        var (task, payload) = Task(1);
+
+        var plain = honest.TrainLocal(task, payload, CancellationToken.None);
+        var local = attacker.TrainLocal(task, payload, CancellationToken.None);
+
+        Assert.Empty(plain.Estimates);
+        Assert.Equal(plain.Delta, local.Delta);
+        Assert.Equal(3, local.Estimates.Count);
+        Assert.All(local.Estimates, e => Assert.Equal(plain.Delta.Length, e.Length));
+        Assert.All(local.Estimates, e => Assert.NotEqual(plain.Delta, e));
+        Assert.NotEqual(local.Estimates[0], local.Estimates[1]);
+        Assert.NotEqual(local.Estimates[1], local.Estimates[2]);
+
+        // The bootstrap runs share the main run's scale: each within a factor 3 of its norm.
+        var norm = WeightVectors.L2Norm(plain.Delta);
+        Assert.All(local.Estimates, e => Assert.InRange(WeightVectors.L2Norm(e), norm / 3, norm * 3));
     }
 }

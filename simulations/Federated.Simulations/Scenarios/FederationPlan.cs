@@ -127,6 +127,11 @@ public static class FederationPlan
         s["Client:Simulation:DropoutProbability"] = Inv(scenario.Dropout);
         s["Client:Simulation:Seed"] = Inv(scenario.Seed);
         s["Client:Simulation:Slowdown"] = Inv(scenario.Stragglers.Choose(scenario.Clients, scenario.Seed).Contains(index) ? scenario.Stragglers.Slowdown : 1.0);
+        foreach (var (key, value) in scenario.Attack.AgentSettings(scenario, index))
+        {
+            s[key] = value;
+        }
+
         return s;
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Federated.Client.Attacks;
 using Federated.Client.Hosting;
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Hosting;
@@ -41,10 +42,11 @@ internal static class InProcessFederation
         builder.Logging.AddProvider(coordinatorLog);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         VirtualAgentPool? pool = null;
+        var colluding = scenario.Attack.NeedsColludingChannel ? new InProcessColludingChannel(TimeProvider.System) : null;
         if (scenario.Mode == "virtual")
         {
             FederationPlan.WriteRoster(scenario, coordinatorDirectory);
-            pool = new VirtualAgentPool(scenario.Virtual.PoolSize, (index, address, ct) => StartAgentAsync(scenario, index, address, runDirectory, agentLog, ct));
+            pool = new VirtualAgentPool(scenario.Virtual.PoolSize, (index, address, ct) => StartAgentAsync(scenario, index, address, runDirectory, agentLog, colluding, ct));
             builder.Services.AddSingleton<IAgentActivator>(pool);
         }
 
@@ -65,7 +67,7 @@ internal static class InProcessFederation
             {
                 for (var i = 0; i < scenario.Clients; i++)
                 {
-                    agents.Add(await StartAgentAsync(scenario, i, address, runDirectory, agentLog, cancellationToken).ConfigureAwait(false));
+                    agents.Add(await StartAgentAsync(scenario, i, address, runDirectory, agentLog, colluding, cancellationToken).ConfigureAwait(false));
                 }
             }
 
@@ -90,13 +92,21 @@ internal static class InProcessFederation
         }
     }
 
-    /// <summary>Builds and starts agent <paramref name="index"/>'s host; its state directory is under the run folder.</summary>
-    private static async Task<IHost> StartAgentAsync(Scenario scenario, int index, string address, string runDirectory, ILoggerProvider log, CancellationToken cancellationToken)
+    /// <summary>
+    /// Builds and starts agent <paramref name="index"/>'s host; its state directory is under the run folder. With
+    /// <paramref name="colluding"/>, every agent shares it: honest ones publish to it, omniscient attackers read it.
+    /// </summary>
+    private static async Task<IHost> StartAgentAsync(Scenario scenario, int index, string address, string runDirectory, ILoggerProvider log, IColludingChannel? colluding, CancellationToken cancellationToken)
     {
         var agentBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Simulation", DisableDefaults = true });
         agentBuilder.Configuration.AddInMemoryCollection(
             FederationPlan.Agent(scenario, index, address, Path.Combine(runDirectory, $"agent-{index:D4}")).Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)));
         agentBuilder.Logging.AddProvider(log);
+        if (colluding is not null)
+        {
+            agentBuilder.Services.AddSingleton(colluding);
+        }
+
         agentBuilder.Services.AddFederatedClient(agentBuilder.Configuration);
         var agent = agentBuilder.Build();
         try

@@ -17,7 +17,14 @@ public sealed record RoundRecord(
     int Dropped,
     double SlowestTrainS,
     double PeakRssMb,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Epsilon = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Epsilon = null)
+{
+    /// <summary>Updates the coordinator received but did not aggregate (refused by validation or left out by a robust rule).</summary>
+    public int Rejected { get; init; }
+
+    /// <summary>False when the round failed (too few results, or its robust rule could not run) and kept the model.</summary>
+    public bool Ok { get; init; } = true;
+}
 
 /// <summary>Reads the coordinator's <c>rounds.csv</c> and writes the run folder's metrics, summary, plots and report.</summary>
 public static class RunReport
@@ -45,6 +52,12 @@ public static class RunReport
             return i >= 0 && i < row.Length && double.TryParse(row[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : double.NaN;
         }
 
+        bool Ok(string[] row)
+        {
+            var i = Array.IndexOf(header, "ok");
+            return i < 0 || i >= row.Length || row[i] != "false";
+        }
+
         return lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).Select(row => new RoundRecord(
             (int)Get(row, "round"),
             Get(row, "test_accuracy"),
@@ -56,7 +69,11 @@ public static class RunReport
             (int)Get(row, "failures"),
             Get(row, "slowest_train_s"),
             Get(row, "peak_rss_mb"),
-            double.IsFinite(Get(row, "epsilon")) ? Get(row, "epsilon") : null)).ToList();
+            double.IsFinite(Get(row, "epsilon")) ? Get(row, "epsilon") : null)
+        {
+            Rejected = double.IsNaN(Get(row, "rejected")) ? 0 : (int)Get(row, "rejected"),
+            Ok = Ok(row),
+        }).ToList();
     }
 
     /// <summary>Writes metrics.csv, metrics.json, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
@@ -74,9 +91,20 @@ public static class RunReport
 
         File.WriteAllText(Path.Combine(runDirectory, "metrics.csv"), csv.ToString());
         File.WriteAllText(Path.Combine(runDirectory, "metrics.json"), JsonSerializer.Serialize(rounds, Json));
+        var attackers = scenario.Attack.Choose(scenario.Clients, scenario.Seed).Order().Select(FederationPlan.AgentId).ToList();
+        var attack = scenario.Attack.IsActive
+            ? new AttackSummary(scenario.Attack.Kind, scenario.Attack.Fraction, scenario.Attack.ToClientOptions(scenario).Describe(), attackers)
+            : null;
         var summary = new
         {
             Scenario = scenario.Name,
+            Clients = scenario.Clients,
+            Partition = scenario.Data.Partition,
+            Strategy = scenario.Strategy.Name,
+            Aggregator = scenario.Strategy.Options.GetValueOrDefault("aggregator"),
+            Attack = attack,
+            Rejected = rounds.Sum(r => r.Rejected),
+            FailedRounds = rounds.Count(r => !r.Ok),
             FinalAccuracy = rounds.Count > 0 ? rounds[^1].Accuracy : double.NaN,
             BestAccuracy = rounds.Count > 0 ? rounds.Max(r => r.Accuracy) : double.NaN,
             Rounds = rounds.Count,
@@ -115,6 +143,17 @@ public static class RunReport
                 $"- differential privacy: final **ε = {privacy.FinalEpsilon:G4}** at δ = {privacy.Delta:G3} (Poisson rate q = {privacy.SampleRate}, clip {scenario.Privacy!.Clip}{(scenario.Privacy.Adaptive is null ? "" : ", adaptive")}{(privacy.Budget is { } b ? $", budget {b}" : "")}){(privacy.StoppedByBudget ? "; the budget stopped the run" : "")}");
         }
 
+        if (summary.Aggregator is { } aggregator)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture, $"- robust aggregation: `{aggregator}`");
+        }
+
+        if (attack is not null)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture, $"- attack: **{attack.Description}**, {attackers.Count} of {scenario.Clients} clients: {string.Join(", ", attackers)}");
+        }
+
+        report.AppendLine(CultureInfo.InvariantCulture, $"- rejected updates: {summary.Rejected}; failed rounds (model kept): {summary.FailedRounds}");
         if (pool is not null)
         {
             report.AppendLine(CultureInfo.InvariantCulture,
@@ -122,12 +161,12 @@ public static class RunReport
         }
 
         report.AppendLine();
-        report.AppendLine("| round | accuracy | loss | participants | dropped | duration s | slowest training s | up MB | down MB |" + (hasEpsilon ? " ε |" : ""));
-        report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (hasEpsilon ? "---:|" : ""));
+        report.AppendLine("| round | accuracy | loss | participants | dropped | rejected | duration s | slowest training s | up MB | down MB |" + (hasEpsilon ? " ε |" : ""));
+        report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (hasEpsilon ? "---:|" : ""));
         foreach (var r in rounds)
         {
             var epsilon = hasEpsilon ? string.Create(CultureInfo.InvariantCulture, $" {r.Epsilon:G4} |") : "";
-            report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round} | {r.Accuracy:P2} | {r.Loss:F4} | {r.Participants} | {r.Dropped} | {r.DurationS:F2} | {r.SlowestTrainS:F2} | {r.BytesUp / 1e6:F2} | {r.BytesDown / 1e6:F2} |{epsilon}");
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round}{(r.Ok ? "" : " (failed)")} | {r.Accuracy:P2} | {r.Loss:F4} | {r.Participants} | {r.Dropped} | {r.Rejected} | {r.DurationS:F2} | {r.SlowestTrainS:F2} | {r.BytesUp / 1e6:F2} | {r.BytesDown / 1e6:F2} |{epsilon}");
         }
 
         report.AppendLine();
@@ -157,3 +196,10 @@ public static class RunReport
         plot.SavePng(path, 640, 400);
     }
 }
+
+/// <summary>The attack of a run, as summary.json records it.</summary>
+/// <param name="Kind">The attack kind.</param>
+/// <param name="Fraction">The scenario's attacker fraction.</param>
+/// <param name="Description">What the attackers send, e.g. <c>signflip scale 4 from round 1</c>.</param>
+/// <param name="Attackers">The attacking agents' ids.</param>
+public sealed record AttackSummary(string Kind, double Fraction, string Description, IReadOnlyList<string> Attackers);

@@ -75,6 +75,8 @@ public sealed class Scenario
     public PrivacySection? Privacy { get; set; }
     /// <summary>Compressed uploads and downloads (codecs, error feedback); dense float32 both ways by default.</summary>
     public CompressionSection Compression { get; set; } = new();
+    /// <summary>Byzantine agents: which attack, how many of the clients, from which round (none unless set).</summary>
+    public AttackSection Attack { get; set; } = new();
 
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
@@ -185,6 +187,8 @@ public sealed class Scenario
         }
 
         Privacy?.Validate(this, source);
+        Require(Attack is not null, "attack", "must be an object", null);
+        Attack!.Validate(this, source);
     }
 
     private static string Format(object? value) => value switch

@@ -100,6 +100,14 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2054, Level = LogLevel.Warning, Message = "Dropping the upload error-feedback residual kept for layout {Old}: the model now has layout {New}")]
     public static partial void ResidualDropped(ILogger logger, string old, string @new);
+    [LoggerMessage(EventId = 2070, Level = LogLevel.Warning, Message = "Agent {AgentId} is Byzantine: {Attack}")]
+    public static partial void AttackConfigured(ILogger logger, string agentId, string attack);
+
+    [LoggerMessage(EventId = 2071, Level = LogLevel.Information, Message = "Task {TaskId}: round {Round} attack {Kind} on {References} reference updates; update norm {HonestNorm:G4} -> {SentNorm:G4}")]
+    public static partial void AttackApplied(ILogger logger, string taskId, int round, string kind, int references, double honestNorm, double sentNorm);
+
+    [LoggerMessage(EventId = 2072, Level = LogLevel.Warning, Message = "Task {TaskId}: no honest update of round {Round} came within {Seconds} s; the attack works around this agent's own delta")]
+    public static partial void NoHonestUpdates(ILogger logger, string taskId, int round, double seconds);
 
     [LoggerMessage(EventId = 2060, Level = LogLevel.Warning, Message = "Task {TaskId} of round {Round} dropped on purpose (simulated dropout)")]
     public static partial void SimulatedDropout(ILogger logger, string taskId, int round);

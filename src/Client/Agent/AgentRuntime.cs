@@ -1,3 +1,4 @@
+using Federated.Client.Attacks;
 using Federated.Learning.Runtime;
 using Federated.Client.Hosting;
 using Federated.Client.State;
@@ -7,8 +8,14 @@ using Federated.Protocol.V1;
 namespace Federated.Client.Agent;
 
 /// <summary>What outlives a session: identity, persisted state, local data and model, capabilities.</summary>
-internal sealed class AgentRuntime(ClientOptions options, string agentId, AgentState state, AgentStateStore store, LocalTrainingService training, Capabilities capabilities, TorchThread torch)
+internal sealed class AgentRuntime(ClientOptions options, string agentId, AgentState state, AgentStateStore store, LocalTrainingService training, Capabilities capabilities, TorchThread torch, AttackStage attack, IColludingChannel colluding)
 {
+    /// <summary>The malicious stage (<see cref="AttackStage.Honest"/> unless <c>Client:Attack</c> is set).</summary>
+    public AttackStage Attack { get; } = attack;
+
+    /// <summary>The omniscient attackers' channel (<see cref="NoColludingChannel"/> outside the in-process simulator).</summary>
+    public IColludingChannel Colluding { get; } = colluding;
+
     /// <summary>The one thread that runs this agent's tensor work (warm libtorch state between rounds).</summary>
     public TorchThread Torch { get; } = torch;
 

@@ -3,6 +3,7 @@ using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Federated.Client.Transfers;
 using Federated.Client.Training;
+using Federated.Learning.Weights;
 using Federated.Protocol;
 using Federated.Protocol.Transfers;
 using Federated.Protocol.V1;
@@ -222,6 +223,12 @@ internal sealed class AgentSession : IDisposable
         _currentTaskId = task.TaskId;
         var training = task.Training ?? new TrainingConfig();
         AgentLog.TrainStarted(_logger, task.TaskId, task.Round, task.ModelName, training.Epochs, training.BatchSize, training.Optimizer, training.LearningRate);
+        var honest = !_runtime.Attack.IsAttacker;
+        if (honest)
+        {
+            _runtime.Colluding.Expect(task.Round, _runtime.AgentId);
+        }
+
         try
         {
             var started = _time.GetTimestamp();
@@ -230,21 +237,24 @@ internal sealed class AgentSession : IDisposable
 
             var transferId = $"{_runtime.AgentId}-{task.TaskId}";
             var service = _runtime.Training;
-            var outcome = await _runtime.Torch.RunAsync(() => service.Train(task, bytes, transferId, _chunkBytes, cancellationToken), cancellationToken);
+            var local = await _runtime.Torch.RunAsync(() => service.TrainLocal(task, bytes, cancellationToken), cancellationToken);
+            var sent = await AttackStageAsync(local, cancellationToken);
+            var outcome = await _runtime.Torch.RunAsync(() => service.Seal(local, sent, transferId, _chunkBytes), cancellationToken);
+            var update = outcome.Update;
 
             var slowdown = _runtime.Options.Simulation.Slowdown;
             if (slowdown > 1)
             {
                 // A simulated straggler: the device is this many times slower than the machine it runs on.
-                var extra = TimeSpan.FromSeconds(outcome.Report.Epochs.Sum(e => e.Seconds) * (slowdown - 1));
+                var extra = TimeSpan.FromSeconds(local.Report.Epochs.Sum(e => e.Seconds) * (slowdown - 1));
                 await Task.Delay(extra, _time, cancellationToken);
             }
 
             started = _time.GetTimestamp();
-            await _transfers.UploadAsync(outcome.Update, outcome.Update.ToUploadHeader(task.TaskId, task.Round), cancellationToken);
+            await _transfers.UploadAsync(update, update.ToUploadHeader(task.TaskId, task.Round), cancellationToken);
             var uploadSeconds = _time.GetElapsedTime(started).TotalSeconds;
 
-            var report = outcome.Report;
+            var report = local.Report;
             var trainSeconds = report.Epochs.Sum(e => e.Seconds) * Math.Max(1, _runtime.Options.Simulation.Slowdown);
             var accuracy = report.Epochs.Count > 0 ? report.Epochs[^1].Accuracy : double.NaN;
             var examples = service.Data.Count;
@@ -282,8 +292,56 @@ internal sealed class AgentSession : IDisposable
         }
         finally
         {
+            if (honest)
+            {
+                _runtime.Colluding.Withdraw(task.Round, _runtime.AgentId); // no-op once published
+            }
+
             _currentTaskId = null;
         }
+    }
+
+    /// <summary>
+    /// The delta to upload. An honest agent's own, which it also publishes to the colluding channel (a no-op outside
+    /// the in-process simulator); an attacker's, what <see cref="Attacks.AttackStage.Apply"/> makes of its own with the
+    /// reference updates its attack needs: the round's honest deltas (omniscient; its own delta when none came in
+    /// time) or its bootstrap estimates.
+    /// </summary>
+    private async Task<float[]> AttackStageAsync(LocalUpdate local, CancellationToken cancellationToken)
+    {
+        var attack = _runtime.Attack;
+        var round = local.Task.Round;
+        if (!attack.IsAttacker)
+        {
+            _runtime.Colluding.Publish(round, _runtime.AgentId, local.Delta);
+            return local.Delta;
+        }
+
+        if (!attack.IsActive(round))
+        {
+            return local.Delta;
+        }
+
+        var reference = local.Estimates;
+        if (attack.NeedsHonestUpdates(round))
+        {
+            reference = await _runtime.Colluding.HonestUpdatesAsync(round, attack.Wait, cancellationToken);
+            if (reference.Count == 0)
+            {
+                AgentLog.NoHonestUpdates(_logger, local.Task.TaskId, round, attack.Wait.TotalSeconds);
+                reference = [local.Delta];
+            }
+        }
+
+        var sent = attack.Apply(round, local.Delta, reference.Select(r => (ReadOnlyMemory<float>)r).ToList());
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            var kind = attack.Kind.ToString().ToLowerInvariant();
+            var (honestNorm, sentNorm) = (WeightVectors.L2Norm(local.Delta), WeightVectors.L2Norm(sent));
+            AgentLog.AttackApplied(_logger, local.Task.TaskId, round, kind, reference.Count, honestNorm, sentNorm);
+        }
+
+        return sent;
     }
 
     private async Task<TaskResult> EvaluateAsync(EvaluateTask task, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Federated.Client.Attacks;
 using Federated.Client.Hosting;
 using Federated.Client.State;
 using Federated.Client.Training;
@@ -21,6 +22,7 @@ namespace Federated.Client.Agent;
 public sealed class AgentWorker(
     IOptions<ClientOptions> options,
     AgentStateStore store,
+    IColludingChannel colluding,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<AgentWorker> logger) : BackgroundService
@@ -96,6 +98,18 @@ public sealed class AgentWorker(
         }
 
         AgentLog.Starting(logger, agentId, compute.Description);
+        var attack = new AttackStage(o.Attack, agentId);
+        if (attack.IsAttacker)
+        {
+            if (attack.Kind is AttackKind.Alie or AttackKind.Ipm && o.Attack.IsOmniscient && !colluding.IsAvailable)
+            {
+                throw new InvalidOperationException(
+                    $"Client:Attack:Kind={o.Attack.Kind} with Client:Attack:Variant=omniscient needs the honest agents' updates, which only the in-process simulator's colluding channel provides; use Client:Attack:Variant=estimated.");
+            }
+
+            AgentLog.AttackConfigured(logger, agentId, o.Attack.Describe());
+        }
+
         var data = LocalDataLoader.Load(o.Data, compute.Device);
         try
         {
@@ -120,8 +134,8 @@ public sealed class AgentWorker(
                     ["threads"] = o.Threads.ToString(ci),
                 },
             };
-            var training = new LocalTrainingService(data, compute, store, state, logger, time);
-            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch);
+            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack);
+            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch, attack, colluding);
         }
         catch
         {

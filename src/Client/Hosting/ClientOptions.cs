@@ -44,6 +44,9 @@ public sealed class ClientOptions : IValidatableObject
     /// <summary>Fault injection for simulations (dropouts, stragglers); off unless set.</summary>
     public ClientSimulationOptions Simulation { get; set; } = new();
 
+    /// <summary>A Byzantine agent for robustness experiments (off unless set).</summary>
+    public ClientAttackOptions Attack { get; set; } = new();
+
     /// <summary>The device kind (valid after validation).</summary>
     public DeviceKind DeviceKind => TorchRuntime.ParseDevice(Device);
 
@@ -106,6 +109,15 @@ public sealed class ClientOptions : IValidatableObject
         if (MaxTransferRetries is < 0 or > 1000)
         {
             errors.Add($"Client:MaxTransferRetries must be between 0 and 1000, not {MaxTransferRetries}.");
+        }
+
+        if (Attack is null)
+        {
+            errors.Add("Client:Attack must be a section.");
+        }
+        else
+        {
+            Attack.AddErrors(errors);
         }
 
         if (Data is null)

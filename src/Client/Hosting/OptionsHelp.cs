@@ -24,6 +24,7 @@ public static class OptionsHelp
     {
         var o = new ClientOptions();
         var d = o.Data;
+        var a = o.Attack;
         var ci = CultureInfo.InvariantCulture;
         return
         [
@@ -50,6 +51,18 @@ public static class OptionsHelp
             new("Client:Simulation:DropoutProbability", o.Simulation.DropoutProbability.ToString(ci), "Simulations only: probability that a training task is silently dropped."),
             new("Client:Simulation:Slowdown", o.Simulation.Slowdown.ToString(ci), "Simulations only: training takes this many times longer (straggler)."),
             new("Client:Simulation:Seed", o.Simulation.Seed.ToString(ci), "Simulations only: seed of the dropout draws."),
+            new("Client:Attack:Kind", a.Kind, $"Experiments only: make this agent Byzantine: {string.Join(", ", ClientAttackOptions.Kinds)}. It trains as usual and then uploads -scale*delta (signflip), scale*delta (scaling), N(0, sigma^2) instead of the delta (noise), the delta of training on labels y -> C-1-y (labelflip), zeros with its example count (zero), mean - z*std (alie) or -epsilon*mean (ipm) of the honest updates."),
+            new("Client:Attack:StartRound", a.StartRound.ToString(ci), "The first round the agent attacks in; before it, it is honest."),
+            new("Client:Attack:Scale", "1 (signflip), 10 (scaling)", "The multiplier of signflip and scaling."),
+            new("Client:Attack:Sigma", a.Sigma.ToString(ci), "noise: standard deviation per coordinate."),
+            new("Client:Attack:Z", "from Clients and Attackers", "alie: z; unset, z = Phi^-1((n - s)/n) with s = floor(n/2 + 1) - f (Baruch et al. 2019)."),
+            new("Client:Attack:Clients", a.Clients.ToString(ci), "alie without Z: n, the updates aggregated per round."),
+            new("Client:Attack:Attackers", a.Attackers.ToString(ci), "alie without Z: f, the colluding attackers among them."),
+            new("Client:Attack:Epsilon", a.Epsilon.ToString(ci), "ipm: epsilon (Xie et al. 2020)."),
+            new("Client:Attack:Variant", a.Variant, "alie, ipm: omniscient (the round's honest updates, from the in-process simulator's colluding channel) or estimated (EstimateRuns local runs on bootstrap resamples of the own data)."),
+            new("Client:Attack:EstimateRuns", a.EstimateRuns.ToString(ci), "estimated variant: local runs behind the mean and deviation (at least 2)."),
+            new("Client:Attack:WaitSeconds", a.WaitSeconds.ToString(ci), "omniscient variant: longest wait for the honest updates; then the agent uses those it has (its own delta if none)."),
+            new("Client:Attack:Seed", a.Seed.ToString(ci), "Seed of the noise draws (mixed with the agent id and the round)."),
         ];
     }
 

@@ -1,7 +1,9 @@
 using Federated.Client.Agent;
+using Federated.Client.Attacks;
 using Federated.Client.State;
 using Federated.Learning.Compression;
 using Federated.Learning.Data;
+using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Models;
 using Federated.Learning.Privacy;
 using Federated.Learning.Runtime;
@@ -21,6 +23,17 @@ namespace Federated.Client.Training;
 /// <param name="Metrics">Metrics the update's stages add to the result (<c>dp_clipped</c> when the delta was clipped for differential privacy).</param>
 public sealed record TrainOutcome(SealedPayload Update, TrainingReport Report, IReadOnlyDictionary<string, double> Metrics);
 
+/// <summary>One local training run before it is sealed: what the agent's attack stage (if any) works on.</summary>
+/// <param name="Task">The task.</param>
+/// <param name="LayoutFingerprint">The model's layout.</param>
+/// <param name="Delta">Local model minus global model.</param>
+/// <param name="Tensors">The strategy's extra tensors to upload (e.g. SCAFFOLD's control delta), in order.</param>
+/// <param name="Report">Per-epoch metrics and step count.</param>
+/// <param name="Estimates">
+/// The deltas of the extra runs on bootstrap resamples that an estimated ALIE or IPM attack asked for (else empty).
+/// </param>
+public sealed record LocalUpdate(TrainTask Task, string LayoutFingerprint, float[] Delta, IReadOnlyList<KeyValuePair<string, float[]>> Tensors, TrainingReport Report, IReadOnlyList<float[]> Estimates);
+
 /// <summary>
 /// The synchronous TorchSharp side of the agent: holds the local data, the model (built on the first task from
 /// its name and the data's sample shape, reused while name and layout stay the same) and the strategy's local
@@ -32,16 +45,22 @@ public sealed class LocalTrainingService : IDisposable
     private readonly AgentStateStore _store;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly AttackStage _attack;
     private readonly Dictionary<string, float[]> _localState;
     private readonly UploadEncoder _uploads;
     private readonly DownlinkModel _downlink;
+    private TensorDataset? _poisoned;
     private string? _localStateFingerprint;
     private nn.Module<Tensor, Tensor>? _model;
     private ModelWeights? _weights;
     private string? _modelName;
 
-    /// <summary>Takes ownership of <paramref name="data"/>; restores the strategy state from <paramref name="store"/>.</summary>
-    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time)
+    /// <summary>
+    /// Takes ownership of <paramref name="data"/>; restores the strategy state from <paramref name="store"/>.
+    /// <paramref name="attack"/> (honest when null) decides which rounds train on flipped labels and which need
+    /// bootstrap estimates.
+    /// </summary>
+    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time, AttackStage? attack = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(compute);
@@ -54,6 +73,7 @@ public sealed class LocalTrainingService : IDisposable
         _store = store;
         _logger = logger;
         _time = time;
+        _attack = attack ?? AttackStage.Honest;
         _localState = store.LoadLocalState();
         _localStateFingerprint = restored.LayoutFingerprint;
         _uploads = new UploadEncoder(store, restored.LayoutFingerprint, logger);
@@ -111,20 +131,68 @@ public sealed class LocalTrainingService : IDisposable
 
     /// <summary>
     /// Loads the global model from <paramref name="payloadBytes"/> (the full model, or a compressed delta against the
-    /// model this agent holds), trains it on the local data and seals the update (<c>model</c> = local − global, dense
-    /// or encoded with the task's <c>uplink_codec</c>, plus the strategy's extra tensors, dense) for upload as
-    /// <paramref name="transferId"/>. When the task's configuration carries a clipping bound
-    /// (<see cref="AgentClipping.BoundKey"/>, differential privacy with agent-side clipping), the delta is clipped to it
-    /// before it is encoded and the outcome reports whether it was.
+    /// model this agent holds), trains it on the local data and seals the update for upload as
+    /// <paramref name="transferId"/>: <see cref="TrainLocal"/> then <see cref="Seal"/>, without an attack stage.
     /// </summary>
     public TrainOutcome Train(TrainTask task, byte[] payloadBytes, string transferId, int chunkBytes, CancellationToken cancellationToken)
+    {
+        var local = TrainLocal(task, payloadBytes, cancellationToken);
+        return Seal(local, local.Delta, transferId, chunkBytes);
+    }
+
+    /// <summary>
+    /// Seals <paramref name="delta"/> (the update's delta, or what an attack stage made of it) for upload as
+    /// <paramref name="transferId"/>: clipped first when the task's configuration carries a clipping bound
+    /// (<see cref="AgentClipping.BoundKey"/>, differential privacy with agent-side clipping; the outcome reports whether
+    /// it was), then dense or encoded with the task's <c>uplink_codec</c> (with the error-feedback residual persisted in
+    /// the state directory), plus the strategy's extra tensors, dense.
+    /// </summary>
+    public TrainOutcome Seal(LocalUpdate update, float[] delta, string transferId, int chunkBytes)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        ArgumentNullException.ThrowIfNull(delta);
+        var task = update.Task;
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (AgentClipping.Apply(delta, task.Config) is { } clip)
+        {
+            AgentClipping.Report(clip, metrics);
+        }
+
+        var payload = new Payload { LayoutFingerprint = update.LayoutFingerprint };
+        if (UploadSettings.From(task.Config) is not { } upload)
+        {
+            PayloadCodec.AddDense(payload, PayloadCodec.ModelTensor, delta);
+        }
+        else
+        {
+            var random = CodecRandom.ForSender(transferId, task.Training?.Seed ?? 0, task.Round);
+            PayloadCodec.AddEncoded(payload, PayloadCodec.ModelTensor, _uploads.Encode(upload, delta, update.LayoutFingerprint, random), delta.Length);
+        }
+
+        foreach (var (name, values) in update.Tensors)
+        {
+            PayloadCodec.AddDense(payload, name, values);
+        }
+
+        payload.Metadata["round"] = task.Round.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        payload.Metadata["task_id"] = task.TaskId;
+        return new TrainOutcome(new SealedPayload(transferId, payload, chunkBytes), update.Report, metrics);
+    }
+
+    /// <summary>
+    /// Loads the global model from <paramref name="payloadBytes"/> and trains it on the local data (on flipped labels
+    /// when the attack stage poisons this round), returning the delta and the strategy's extra tensors unsealed.
+    /// When the attack stage estimates the honest updates from the agent's own data, the extra runs follow, each from
+    /// the global model on a bootstrap resample of the local data (same size, drawn with replacement, seeded by the
+    /// task's seed), with plain local training (no strategy plug-ins); the model keeps the main run's weights.
+    /// </summary>
+    public LocalUpdate TrainLocal(TrainTask task, byte[] payloadBytes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(payloadBytes);
         var options = ToTrainingOptions(task.Training);
         var payload = PayloadCodec.Parse(payloadBytes, task.LayoutFingerprint);
         var weights = EnsureModel(task.ModelName, task.LayoutFingerprint);
-        var upload = UploadSettings.From(task.Config);
         var global = _downlink.Resolve(payload, weights.Layout.Fingerprint, checked((int)weights.Layout.TotalLength));
         var serverTensors = PayloadCodec.ReadAllDense(payload, PayloadCodec.ModelTensor);
         weights.Load(global);
@@ -139,10 +207,11 @@ public sealed class LocalTrainingService : IDisposable
             Training = options,
             LocalState = _localState,
         };
+        var data = TrainingData(task.Round);
         var plugins = ClientAlgorithmsAdapter.Create(round);
         try
         {
-            var report = new LocalTrainer(plugins, _time).Train(_model!, Data, options, cancellationToken);
+            var report = new LocalTrainer(plugins, _time).Train(_model!, data, options, cancellationToken);
             if (report.Cancelled)
             {
                 throw new OperationCanceledException("Local training was cancelled.", cancellationToken);
@@ -151,23 +220,7 @@ public sealed class LocalTrainingService : IDisposable
             var local = weights.Flatten();
             var delta = new float[local.Length];
             WeightVectors.Delta(local, global, delta);
-            var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
-            if (AgentClipping.Apply(delta, round.Config) is { } clip)
-            {
-                AgentClipping.Report(clip, metrics);
-            }
-
-            var update = new Payload { LayoutFingerprint = weights.Layout.Fingerprint };
-            if (upload is null)
-            {
-                PayloadCodec.AddDense(update, PayloadCodec.ModelTensor, delta);
-            }
-            else
-            {
-                var random = CodecRandom.ForSender(transferId, task.Training?.Seed ?? 0, task.Round);
-                PayloadCodec.AddEncoded(update, PayloadCodec.ModelTensor, _uploads.Encode(upload, delta, weights.Layout.Fingerprint, random), delta.Length);
-            }
-
+            var tensors = new List<KeyValuePair<string, float[]>>();
             var names = new HashSet<string>(StringComparer.Ordinal) { PayloadCodec.ModelTensor };
             foreach (var plugin in plugins)
             {
@@ -178,13 +231,13 @@ public sealed class LocalTrainingService : IDisposable
                         throw new InvalidOperationException($"Two client algorithms (or one and the model) upload a tensor named '{name}'.");
                     }
 
-                    PayloadCodec.AddDense(update, name, values);
+                    tensors.Add(new(name, values));
                 }
             }
 
-            update.Metadata["round"] = task.Round.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            update.Metadata["task_id"] = task.TaskId;
-            return new TrainOutcome(new SealedPayload(transferId, update, chunkBytes), report, metrics);
+            var estimates = BootstrapDeltas(_attack.EstimateRuns(task.Round), weights, global, options, cancellationToken);
+            weights.Load(local);
+            return new LocalUpdate(task, weights.Layout.Fingerprint, delta, tensors, report, estimates);
         }
         finally
         {
@@ -193,6 +246,60 @@ public sealed class LocalTrainingService : IDisposable
                 (plugin as IDisposable)?.Dispose();
             }
         }
+    }
+
+    /// <summary><paramref name="runs"/> deltas, each of plain local training from <paramref name="global"/> on a bootstrap resample.</summary>
+    private List<float[]> BootstrapDeltas(int runs, ModelWeights weights, float[] global, TrainingOptions options, CancellationToken cancellationToken)
+    {
+        var deltas = new List<float[]>(runs);
+        for (var run = 0; run < runs; run++)
+        {
+            var random = new StableRandom(unchecked(((ulong)options.Seed * 0x9E37_79B9_7F4A_7C15UL) + (ulong)run + 0xB0075UL));
+            var indices = new int[Data.Count];
+            for (var i = 0; i < indices.Length; i++)
+            {
+                indices[i] = random.Next(Data.Count);
+            }
+
+            weights.Load(global);
+            using var resample = Data.Subset(indices, $"{Data.Name} bootstrap {run + 1}");
+            var report = new LocalTrainer(null, _time).Train(_model!, resample, options with { Seed = unchecked(options.Seed + 1 + run) }, cancellationToken);
+            if (report.Cancelled)
+            {
+                throw new OperationCanceledException("Local training was cancelled.", cancellationToken);
+            }
+
+            var delta = new float[global.Length];
+            WeightVectors.Delta(weights.Flatten(), global, delta);
+            deltas.Add(delta);
+        }
+
+        return deltas;
+    }
+
+    /// <summary>
+    /// What <paramref name="round"/> trains on: the local data, or, when the attack stage poisons the round, the same
+    /// samples with every label y replaced by C − 1 − y (built on first use).
+    /// </summary>
+    internal TensorDataset TrainingData(int round)
+    {
+        if (!_attack.PoisonsData(round))
+        {
+            return Data;
+        }
+
+        if (_poisoned is null)
+        {
+            var labels = Data.Labels.ToArray();
+            for (var i = 0; i < labels.Length; i++)
+            {
+                labels[i] = UpdateAttacks.FlipLabel(labels[i], Data.NumClasses);
+            }
+
+            _poisoned = Data.WithLabels(labels, $"{Data.Name} (labels flipped)");
+        }
+
+        return _poisoned;
     }
 
     /// <summary>Loads the model in <paramref name="payloadBytes"/> and evaluates it on the local data.</summary>
@@ -239,6 +346,8 @@ public sealed class LocalTrainingService : IDisposable
         _model?.Dispose();
         _model = null;
         _weights = null;
+        _poisoned?.Dispose();
+        _poisoned = null;
         Data.Dispose();
     }
 

@@ -22,6 +22,23 @@ internal static class CoordinatorHelp
           --Coordinator:Strategy                   fedavg | fedprox | fedavgm | fedadagrad | fedadam | fedyogi |
                                                    scaffold | fednova (default fedavg).
           --Coordinator:StrategyOptions:<name>     Strategy options, e.g. mu, server_lr, momentum, eta, tau.
+          --Coordinator:StrategyOptions:aggregator Byzantine-robust aggregation stage (any strategy but scaffold):
+                                                   the round's updates are validated and reduced by this rule, and
+                                                   the strategy's server step runs on the result. Rules: mean |
+                                                   median | trimmed_mean:beta=0.1 | krum:f=F | multikrum:f=F[,m=M] |
+                                                   bulyan:f=F | geometric_median (rfa) | centered_clipping:tau=10
+                                                   (cclip) | norm_bound:bound=median|B [> rule] | bucketing:s=2 >
+                                                   rule; e.g. trimmed_mean:beta=0.2, bucketing:s=2 > cclip:tau=1.
+                                                   Default none (plain weighted mean, no validation). A round whose
+                                                   rule cannot run (e.g. Krum with fewer than 2f + 3 updates) fails
+                                                   and leaves the global model unchanged; the run goes on.
+          --Coordinator:StrategyOptions:max_norm_ratio  With aggregator: reject updates whose norm exceeds this
+                                                   multiple of the round's median norm (default 10; off = no check).
+          --Coordinator:StrategyOptions:min_norm_ratio  With aggregator: reject updates below this fraction of
+                                                   the median norm (default off).
+          --Coordinator:StrategyOptions:max_norm   With aggregator: reject updates above this norm (default off).
+                                                   Rejections are logged and counted in rounds.csv (rejected,
+                                                   agg_rejected.<reason>).
           --Coordinator:Deterministic              Sum results in agent-id order (default false).
           --Coordinator:FractionFit                Fraction of available agents asked per round (default 1).
           --Coordinator:Population                 connected | enrolled: sample open sessions, or every known agent

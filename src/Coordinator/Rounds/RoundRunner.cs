@@ -313,6 +313,7 @@ public sealed partial class RoundRunner(
 
         var lateBefore = _lateResults;
         var accepted = 0;
+        var rejected = 0;
         double slowestTrain = 0;
         var aggregateTicks = 0L;
         var lastResultAt = started;
@@ -357,6 +358,10 @@ public sealed partial class RoundRunner(
                                 clientLosses.Add((loss, result.NumExamples));
                             }
                         }
+                        else
+                        {
+                            rejected++;
+                        }
 
                         aggregateTicks += Stopwatch.GetTimestamp() - addStarted;
                         break;
@@ -396,9 +401,25 @@ public sealed partial class RoundRunner(
         IReadOnlyDictionary<string, double> aggregationMetrics = new Dictionary<string, double>();
         if (roundOk)
         {
-            var outcome = aggregator.Finish(failures);
-            global = outcome.Global;
-            aggregationMetrics = outcome.Metrics;
+            try
+            {
+                var outcome = aggregator.Finish(failures);
+                global = outcome.Global;
+                aggregationMetrics = outcome.Metrics;
+                foreach (var rejection in outcome.Rejected)
+                {
+                    LogRejectedAtAggregation(logger, round, rejection.ClientId, rejection.Reason);
+                }
+
+                rejected += outcome.Rejected.Count;
+            }
+            catch (InvalidOperationException e)
+            {
+                // A robust rule's precondition (e.g. Krum's n ≥ 2f + 3) failed for this round's updates: the round
+                // fails like one with too few results, and the run goes on.
+                roundOk = false;
+                LogAggregationFailed(logger, round, accepted, e.Message);
+            }
         }
         else if (_privacy is not null)
         {
@@ -456,6 +477,7 @@ public sealed partial class RoundRunner(
             ["selected"] = Inv(selected.Count),
             ["results"] = Inv(accepted),
             ["failures"] = Inv(failures.Count),
+            ["rejected"] = Inv(rejected),
             ["late"] = Inv(_lateResults - lateBefore),
             ["ok"] = roundOk ? "true" : "false",
             ["train_loss"] = Inv(clientLosses.Count > 0 ? clientLosses.Sum(c => c.Loss * c.Examples) / Math.Max(1, clientLosses.Sum(c => c.Examples)) : double.NaN, "F5"),
@@ -697,6 +719,12 @@ public sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1117, Level = LogLevel.Warning, Message = "Round {Round} released nothing: {Selected} agents sampled, no result; the global model is unchanged and no privacy is charged")]
     private static partial void LogNothingReleased(ILogger logger, int round, int selected);
+
+    [LoggerMessage(EventId = 1118, Level = LogLevel.Warning, Message = "Round {Round}: update of agent {AgentId} left out by the aggregation: {Reason}")]
+    private static partial void LogRejectedAtAggregation(ILogger logger, int round, string agentId, string reason);
+
+    [LoggerMessage(EventId = 1119, Level = LogLevel.Error, Message = "Round {Round} failed: its {Results} results could not be aggregated ({Reason}); the global model is unchanged")]
+    private static partial void LogAggregationFailed(ILogger logger, int round, int results, string reason);
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Critical, Message = "The run stopped: {Reason}")]
     private static partial void LogRunFailed(ILogger logger, string reason, Exception exception);

@@ -110,6 +110,33 @@ public sealed class TensorDataset : IDisposable
         return new TensorDataset(name ?? Name, features.DetachFromDisposeScope(), labelTensor.DetachFromDisposeScope(), labels, NumClasses);
     }
 
+    /// <summary>
+    /// The same samples with <paramref name="labels"/> instead (e.g. flipped ones, for a data-poisoning attack), as a new
+    /// dataset whose features share this one's storage; each dataset must still be disposed.
+    /// </summary>
+    public TensorDataset WithLabels(ReadOnlySpan<int> labels, string? name = null)
+    {
+        if (labels.Length != Count)
+        {
+            throw new ArgumentException($"{labels.Length} labels for {Count} samples.", nameof(labels));
+        }
+
+        var copy = labels.ToArray();
+        var wide = new long[copy.Length];
+        for (var i = 0; i < copy.Length; i++)
+        {
+            if ((uint)copy[i] >= (uint)NumClasses)
+            {
+                throw new ArgumentOutOfRangeException(nameof(labels), copy[i], $"Label outside 0..{NumClasses - 1}.");
+            }
+
+            wide[i] = copy[i];
+        }
+
+        using var hostLabels = torch.tensor(wide);
+        return new TensorDataset(name ?? Name, Features.alias().DetachFromDisposeScope(), hostLabels.to(Device).DetachFromDisposeScope(), copy, NumClasses);
+    }
+
     /// <summary>Per-class sample counts.</summary>
     public int[] LabelHistogram()
     {

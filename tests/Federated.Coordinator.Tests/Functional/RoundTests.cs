@@ -12,9 +12,9 @@ public sealed class RoundTests : IDisposable
 
     private static float[] SmallStep(float[] global) => Enumerable.Repeat(0.01f, global.Length).ToArray();
 
-    private static async Task AnswerAsync(ScriptedAgent agent, TrainTask task, string? fingerprint = null)
+    private static async Task AnswerAsync(ScriptedAgent agent, TrainTask task, string? fingerprint = null, Func<float[], float[]>? delta = null)
     {
-        var transfer = await agent.UploadUpdateAsync(task, SmallStep, fingerprint);
+        var transfer = await agent.UploadUpdateAsync(task, delta ?? SmallStep, fingerprint);
         await agent.SendResultAsync(new TaskResult
         {
             TaskId = task.TaskId,
@@ -164,5 +164,78 @@ public sealed class RoundTests : IDisposable
         Assert.Contains("fed_eval_results=2", row);
         Assert.Contains("fed_eval_accuracy=0.80000", row);
         Assert.Contains("fed_eval_loss=0.40000", row);
+    }
+
+    [Fact]
+    public async Task Round_RobustRulePreconditionFails_RoundFailsAndTheRunGoesOn()
+    {
+        var settings = TestCoordinator.Settings(_state, rounds: 2);
+        settings["Coordinator:StrategyOptions:aggregator"] = "krum:f=1"; // needs n ≥ 2f + 3 = 5 updates; two agents send two
+        await using var coordinator = await TestCoordinator.StartAsync(settings);
+        await using var a = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
+        await using var b = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
+        await a.ConnectAsync();
+        await b.ConnectAsync();
+        var first = (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        var initial = Protocol.Transfers.PayloadCodec.ReadDense(Protocol.Transfers.PayloadCodec.Parse(await a.DownloadAsync(first.Model), null), "model");
+
+        await AnswerAsync(a, first);
+        await AnswerAsync(b, (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train);
+        await AnswerAsync(a, (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train);
+        await AnswerAsync(b, (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train);
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Status.Finished, TimeSpan.FromSeconds(30), "the end of the run");
+
+        Assert.Equal(2, coordinator.Status.CompletedRounds);
+        Assert.Equal(Coordinator.Rounds.RoundRunner.Checksum(initial), coordinator.Status.GlobalChecksum);
+        foreach (var round in new[] { 1, 2 })
+        {
+            var row = MetricsRow(round);
+            Assert.Contains("results=2", row);
+            Assert.Contains("ok=false", row);
+        }
+
+        Assert.True(coordinator.Logs.Contains("could not be aggregated"));
+        Assert.True(coordinator.Logs.Contains("2f + 3"));
+        Assert.False(coordinator.Logs.Contains("The run stopped"));
+    }
+
+    [Fact]
+    public async Task Round_NormOutlier_IsLoggedAndCountedAndEarlierRowsSurviveTheNewColumn()
+    {
+        var settings = TestCoordinator.Settings(_state, rounds: 2);
+        settings["Coordinator:MinAvailable"] = "3";
+        settings["Coordinator:StrategyOptions:aggregator"] = "median";
+        await using var coordinator = await TestCoordinator.StartAsync(settings);
+        await using var a = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
+        await using var b = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
+        await using var c = await ScriptedAgent.EnrollAsync(coordinator.Address, "c");
+        await a.ConnectAsync();
+        await b.ConnectAsync();
+        await c.ConnectAsync();
+        static float[] Huge(float[] global) => Enumerable.Repeat(1000f, global.Length).ToArray();
+
+        // Round 1: three equal updates. Round 2: c sends 10⁵ times the others' norm (the default max_norm_ratio is 10).
+        foreach (var agent in new[] { a, b, c })
+        {
+            await AnswerAsync(agent, (await agent.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train);
+        }
+
+        await AnswerAsync(a, (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train);
+        await AnswerAsync(b, (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train);
+        await AnswerAsync(c, (await c.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train, delta: Huge);
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Status.Finished, TimeSpan.FromSeconds(30), "the end of the run");
+
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(_state, "rounds.csv")).Length);
+        var one = MetricsRow(1);
+        Assert.Contains("rejected=0", one);
+        Assert.Contains("agg_rejected=0", one);
+        Assert.Contains("agg_rejected.norm_too_large=", one);
+        var two = MetricsRow(2);
+        Assert.Contains("rejected=1", two);
+        Assert.Contains("agg_rejected=1", two);
+        Assert.Contains("agg_rejected.norm_too_large=1", two);
+        Assert.Contains("ok=true", two);
+        Assert.True(coordinator.Logs.Contains("update of agent c left out by the aggregation"));
+        Assert.Empty(coordinator.Logs.Errors);
     }
 }
