@@ -15,6 +15,7 @@ NativeRuntime.TuneProcess();
 // Usage: federated-bench [--data DIR] [--threads N] [--repeats N] [--out FILE]
 //        federated-bench robust [--n N] [--d D] [--repeats N] [--out FILE]
 //        federated-bench codecs [--repeats N] [--out FILE]   (delta codec throughput, CodecBenchmark.cs)
+//        federated-bench secagg [--n N,N] [--d D,D] [--repeats N] [--out FILE]   (SecAgg+ costs, SecAggBenchmark.cs)
 if (args is ["robust", .. var robustArgs])
 {
     return RobustBenchmark.Run(robustArgs);
@@ -23,6 +24,11 @@ if (args is ["robust", .. var robustArgs])
 if (args is ["codecs", .. var codecArgs])
 {
     return CodecBenchmark.Run(codecArgs);
+}
+
+if (args is ["secagg", .. var secaggArgs])
+{
+    return SecAggBenchmark.Run(secaggArgs);
 }
 
 var settings = BenchSettings.Parse(args);

@@ -3,6 +3,8 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -46,6 +48,10 @@ public sealed class ChaCha20Random
 
     /// <summary>Blocks computed at once, one per SIMD lane.</summary>
     private static readonly int Lanes = Vector<uint>.Count;
+
+    /// <summary>Byte shuffles that rotate every 32-bit word left by 16 and by 8 bits (one <c>vpshufb</c> instead of two shifts and an or).</summary>
+    private static readonly Vector256<byte> RotateBy16 = Vector256.Create((byte)2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    private static readonly Vector256<byte> RotateBy8 = Vector256.Create((byte)3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14);
 
     private readonly uint[] _key = new uint[8];
     private readonly uint[] _buffer = new uint[BlockWords * Lanes];
@@ -266,8 +272,16 @@ public sealed class ChaCha20Random
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<uint> RotateLeft(Vector<uint> value, int bits) =>
-        Vector.ShiftLeft(value, bits) | Vector.ShiftRightLogical(value, 32 - bits);
+    private static Vector<uint> RotateLeft(Vector<uint> value, int bits)
+    {
+        // bits is a constant at every (inlined) call, so only one branch survives.
+        if (Avx2.IsSupported && Vector<uint>.Count == 8 && bits is 16 or 8)
+        {
+            return Avx2.Shuffle(value.AsVector256().AsByte(), bits == 16 ? RotateBy16 : RotateBy8).AsUInt32().AsVector();
+        }
+
+        return Vector.ShiftLeft(value, bits) | Vector.ShiftRightLogical(value, 32 - bits);
+    }
 
     /// <summary>The next <see cref="Lanes"/> blocks of this stream (64-bit counter in words 12–13, stream id in 14–15).</summary>
     private void NextBlocks(Span<uint> output)
