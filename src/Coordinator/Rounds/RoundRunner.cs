@@ -443,7 +443,7 @@ public sealed partial class RoundRunner(
         // federated evaluation sends it out below, and the next round after this method returns. Its history row is
         // provisional; the next checkpoint carries the complete one.
         var checksum = Checksum(global);
-        var spentEpsilon = strategy is DifferentialPrivacyStrategy dp ? SpentEpsilon(dp) : (double?)null;
+        var dp = strategy as DifferentialPrivacyStrategy;
         var checkpointStarted = Stopwatch.GetTimestamp();
         _history.Add(new Dictionary<string, string>(StringComparer.Ordinal) { ["round"] = Inv(round), ["ok"] = roundOk ? "true" : "false", ["global_sha256"] = checksum });
         store.Save(
@@ -457,7 +457,7 @@ public sealed partial class RoundRunner(
                 Strategy = strategy.Name,
                 StrategyState = strategy.SaveState(),
                 History = _history,
-                PrivacyLedger = (strategy as DifferentialPrivacyStrategy)?.Ledger.ToJson(),
+                PrivacyLedger = dp?.Ledger.ToJson(),
             },
             layout.Entries.Select(e => (e.Name, e.Shape.ToArray(), e.Offset, e.Length)).ToList());
         var checkpointSeconds = Stopwatch.GetElapsedTime(checkpointStarted).TotalSeconds;
@@ -505,11 +505,11 @@ public sealed partial class RoundRunner(
             row.TryAdd("agg_" + key, Inv(value, "G6"));
         }
 
-        if (spentEpsilon is { } epsilon)
+        if (dp is not null)
         {
+            var epsilon = SpentEpsilon(dp);
             row["epsilon"] = Inv(epsilon, "G8");
-            var o = ((DifferentialPrivacyStrategy)strategy).Options;
-            LogPrivacySpent(logger, round, epsilon, o.Delta, o.EpsilonBudget ?? double.PositiveInfinity);
+            LogPrivacySpent(logger, round, epsilon, dp.Options.Delta, dp.Options.EpsilonBudget ?? double.PositiveInfinity);
         }
 
         _history[^1] = row;
