@@ -13,10 +13,13 @@ namespace Federated.Learning.Strategies;
 /// g ← g + (c − cᵢ), in <see cref="ITrainingPlugin.AfterBackward"/>, with the server's c
 /// (<c>scaffold.c</c> in <see cref="ClientRound.ServerTensors"/>) and the client's cᵢ
 /// (<c>scaffold.c_local</c> in <see cref="ClientRound.LocalState"/>), each zeros when absent. Afterwards,
-/// <see cref="Complete"/> applies option II: cᵢ⁺ = cᵢ − c + (x − yᵢ) / (K η), with K the optimiser steps and η the
-/// local learning rate, stores cᵢ⁺ and uploads Δcᵢ = cᵢ⁺ − cᵢ as <c>scaffold.control_delta</c>. Option II assumes
-/// plain SGD with a constant learning rate (yᵢ = x − η Σ corrected gradients); with momentum, weight decay, clipping
-/// or Adam it is an approximation. Buffers (batch-norm statistics) carry no control variate: their entries are 0.
+/// <see cref="Complete"/> applies option II: cᵢ⁺ = cᵢ − c + (x − yᵢ) / (K η̃), with K the optimiser steps and η̃ the
+/// effective step size, stores cᵢ⁺ and uploads Δcᵢ = cᵢ⁺ − cᵢ as <c>scaffold.control_delta</c>. For plain SGD
+/// η̃ = η, so (x − yᵢ)/(Kη) is exactly the mean corrected gradient. SGD with momentum β moves the weights by
+/// η Σ mₖ with mₖ ≈ gₖ/(1 − β) once the buffer has warmed up, so η̃ = η/(1 − β) keeps cᵢ in gradient units; dividing
+/// by η alone inflates cᵢ by 1/(1 − β), and the correction, itself amplified by the momentum, then grows every round
+/// until training diverges (it did at β = 0.9, 10 epochs). With weight decay, clipping or Adam option II remains an
+/// approximation. Buffers (batch-norm statistics) carry no control variate: their entries are 0.
 /// </summary>
 public sealed class ScaffoldCorrection : IClientAlgorithm
 {
@@ -101,10 +104,10 @@ public sealed class ScaffoldCorrection : IClientAlgorithm
         var length = checked((int)_layout.TotalLength);
         var local = round.Weights.Flatten();
 
-        // cᵢ⁺ = (x − yᵢ) / (K η) + cᵢ − c
+        // cᵢ⁺ = (x − yᵢ) / (K η̃) + cᵢ − c
         var next = new float[length];
         TensorPrimitives.Subtract(round.Global.Span, local, next);
-        TensorPrimitives.Multiply(next, (float)(1.0 / (report.Steps * round.Training.LearningRate)), next);
+        TensorPrimitives.Multiply(next, (float)(1.0 / (report.Steps * EffectiveStepSize(round.Training))), next);
         if (_local is not null)
         {
             TensorPrimitives.Add(next, _local, next);
@@ -132,6 +135,15 @@ public sealed class ScaffoldCorrection : IClientAlgorithm
 
         round.LocalState[Scaffold.LocalControlKey] = next;
         return new Dictionary<string, float[]>(StringComparer.Ordinal) { [Scaffold.ControlDeltaKey] = delta };
+    }
+
+    /// <summary>The step size that turns K steps' displacement into a mean gradient: η, or η/(1 − β) for SGD with momentum β.</summary>
+    internal static double EffectiveStepSize(TrainingOptions training)
+    {
+        ArgumentNullException.ThrowIfNull(training);
+        return training.Optimizer == OptimizerKind.Sgd && training.Momentum > 0
+            ? training.LearningRate / (1 - training.Momentum)
+            : training.LearningRate;
     }
 
     private static void Check(float[]? vector, string name, int length)

@@ -124,6 +124,38 @@ public sealed class ClientAlgorithmTests
     }
 
     [Fact]
+    public void ScaffoldCorrection_WithMomentum_EstimatesTheMeanGradientNotItsMomentumAmplifiedSum()
+    {
+        using var data = Data();
+        using var model = Model();
+        var weights = new ModelWeights(model);
+        var x = weights.Flatten();
+
+        // The full-batch gradient at x. A tiny learning rate keeps the weights (and so the gradient) nearly fixed.
+        float[] gradient;
+        using (var scope = torch.NewDisposeScope())
+        {
+            model.zero_grad();
+            nn.functional.cross_entropy(model.call(data.Features), data.LabelTensor).backward();
+            gradient = model.parameters().SelectMany(p => p.grad!.data<float>().ToArray()).ToArray();
+            model.zero_grad();
+        }
+
+        var options = new TrainingOptions { Epochs = 400, BatchSize = 8, LearningRate = 1e-5, Momentum = 0.9, Shuffle = false };
+        var round = RoundFor(weights, x, options, config: new() { ["scaffold"] = "true" });
+        var correction = Assert.IsType<ScaffoldCorrection>(Assert.Single(ClientAlgorithms.Create(round)));
+        var report = new LocalTrainer([correction]).Train(model, data, options);
+        var estimate = correction.Complete(round, report)[Scaffold.ControlDeltaKey];
+
+        // With c = cᵢ = 0, cᵢ⁺ = (x − y)/(K η/(1 − β)) ≈ g (within the momentum warm-up, ≈ 2 % at K = 400);
+        // dividing by K η alone would give ≈ 10 g.
+        var ratio = estimate.Zip(gradient, (e, g) => (double)e * g).Sum() / gradient.Sum(g => (double)g * g);
+        Assert.InRange(ratio, 0.95, 1.02);
+        Assert.Equal(0.25 / (1 - 0.5), ScaffoldCorrection.EffectiveStepSize(new TrainingOptions { LearningRate = 0.25, Momentum = 0.5 }), 12);
+        Assert.Equal(0.25, ScaffoldCorrection.EffectiveStepSize(new TrainingOptions { LearningRate = 0.25, Momentum = 0.5, Optimizer = OptimizerKind.Adam }), 12);
+    }
+
+    [Fact]
     public void ScaffoldCorrection_Complete_MatchesHandComputation_AndZeroesBuffers()
     {
         using var model = new Buffered();
