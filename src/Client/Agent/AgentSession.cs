@@ -251,7 +251,7 @@ internal sealed class AgentSession : IDisposable
             }
 
             started = _time.GetTimestamp();
-            await _transfers.UploadAsync(update, update.ToUploadHeader(task.TaskId, task.Round), cancellationToken);
+            await _transfers.UploadAsync(update, update.ToUploadHeader(task.TaskId, task.Round, service.Data.Count), cancellationToken);
             var uploadSeconds = _time.GetElapsedTime(started).TotalSeconds;
 
             var report = local.Report;

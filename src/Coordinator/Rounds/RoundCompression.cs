@@ -50,6 +50,9 @@ internal sealed class RoundCompression
         _chunkBytes = chunkBytes;
     }
 
+    /// <summary>True when agents upload codec-encoded deltas.</summary>
+    public bool UplinkEncoded => _uplink is not null;
+
     /// <summary>Agents whose model version is tracked (for tests and logs).</summary>
     public int TrackedAgents => _replicas.Count;
 

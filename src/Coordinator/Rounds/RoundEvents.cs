@@ -9,6 +9,12 @@ public abstract record RoundEvent(string AgentId);
 /// <summary>An agent reported a task result.</summary>
 public sealed record ResultReceived(string AgentId, TaskResult Result) : RoundEvent(AgentId);
 
+/// <summary>
+/// An upload accepted its next chunk (CRC checked, in order). <paramref name="Header"/> is the transfer's header;
+/// <paramref name="Data"/> is the chunk's bytes (immutable).
+/// </summary>
+public sealed record UploadChunkReceived(string AgentId, string TransferId, UploadHeader Header, int Sequence, ReadOnlyMemory<byte> Data) : RoundEvent(AgentId);
+
 /// <summary>An agent's session opened or closed.</summary>
 public sealed record AgentChanged(string AgentId, bool Connected) : RoundEvent(AgentId);
 

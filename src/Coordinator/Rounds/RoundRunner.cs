@@ -311,6 +311,8 @@ public sealed partial class RoundRunner(
             aggregator = new DeterministicAggregator(aggregator);
         }
 
+        var streaming = StreamingFolds.For(aggregator, round, _compression.UplinkEncoded);
+
         var lateBefore = _lateResults;
         var accepted = 0;
         var rejected = 0;
@@ -348,7 +350,7 @@ public sealed partial class RoundRunner(
 
                         _compression.Delivered(received.AgentId);
                         var addStarted = Stopwatch.GetTimestamp();
-                        if (TryAccept(received.AgentId, result, layout.TotalLength, layout.Fingerprint, aggregator, failures))
+                        if (TryAccept(received.AgentId, result, layout.TotalLength, layout.Fingerprint, aggregator, streaming, failures))
                         {
                             accepted++;
                             lastResultAt = time.GetTimestamp();
@@ -367,6 +369,11 @@ public sealed partial class RoundRunner(
                         break;
                     case ResultReceived late:
                         DropLate(late);
+                        break;
+                    case UploadChunkReceived chunk when streaming is not null && pending.ContainsKey(chunk.AgentId):
+                        var chunkStarted = Stopwatch.GetTimestamp();
+                        streaming.OnChunk(chunk);
+                        aggregateTicks += Stopwatch.GetTimestamp() - chunkStarted;
                         break;
                     case AgentChanged { Connected: false } gone when pending.ContainsKey(gone.AgentId) && !registry.IsConnected(gone.AgentId) && !registry.HasHeld(gone.AgentId):
                         // (A disconnect of an agent that is connected again, or has not come for its task yet, is stale.)
@@ -390,6 +397,12 @@ public sealed partial class RoundRunner(
             failures.Add(new ClientFailure(agentId, accepted >= target ? "not needed: the round reached its target" : neverCame ? "never connected for its task" : "no result before the deadline"));
             registry.TrySend(agentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = taskId, Reason = "the round closed before this result arrived" } });
             activator.Release(agentId);
+        }
+
+        streaming?.AbortAll();
+        if (streaming is { Committed: > 0 } or { Aborted: > 0 })
+        {
+            LogStreamingFolds(logger, round, streaming.Committed, streaming.Aborted);
         }
 
         var collectSeconds = time.GetElapsedTime(started, lastResultAt).TotalSeconds;
@@ -604,12 +617,17 @@ public sealed partial class RoundRunner(
         return new FederatedEvaluation(results, examples > 0 ? lossSum / examples : double.NaN, examples > 0 ? correctSum / examples : double.NaN, time.GetElapsedTime(started).TotalSeconds);
     }
 
-    private bool TryAccept(string agentId, TaskResult result, long length, string fingerprint, IRoundAggregator aggregator, List<ClientFailure> failures)
+    private bool TryAccept(string agentId, TaskResult result, long length, string fingerprint, IRoundAggregator aggregator, StreamingFolds? streaming, List<ClientFailure> failures)
     {
         try
         {
             var bytes = transfers.TakeCompleted(agentId, result.UploadTransferId);
             var payload = PayloadCodec.Parse(bytes, fingerprint);
+            if (streaming is not null && streaming.TryCommit(agentId, result, payload, length))
+            {
+                return true;
+            }
+
             if (RoundCompression.TryFoldEncoded(aggregator, agentId, result, payload, length))
             {
                 return true;
@@ -725,6 +743,9 @@ public sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1119, Level = LogLevel.Error, Message = "Round {Round} failed: its {Results} results could not be aggregated ({Reason}); the global model is unchanged")]
     private static partial void LogAggregationFailed(ILogger logger, int round, int results, string reason);
+
+    [LoggerMessage(EventId = 1120, Level = LogLevel.Information, Message = "Round {Round}: {Committed} updates decoded while their uploads streamed in, {Aborted} streams fell back to decoding the completed upload")]
+    private static partial void LogStreamingFolds(ILogger logger, int round, int committed, int aborted);
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Critical, Message = "The run stopped: {Reason}")]
     private static partial void LogRunFailed(ILogger logger, string reason, Exception exception);

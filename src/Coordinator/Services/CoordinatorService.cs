@@ -228,7 +228,14 @@ public sealed partial class CoordinatorService(
                 }
 
                 counters.Received(chunk);
+                var expected = slot.Assembler.IsComplete ? -1 : slot.Assembler.NextSequence;
                 slot.Assembler.Accept(chunk);
+                if (chunk.Sequence == expected)
+                {
+                    // Accepted in order: the round loop may decode it into the aggregate while the rest streams in.
+                    events.Post(new UploadChunkReceived(agent.Id, slot.Assembler.TransferId, slot.Header, chunk.Sequence, chunk.Data.Memory));
+                }
+
                 if (!await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
                 {
                     break;

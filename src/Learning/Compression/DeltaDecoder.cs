@@ -431,6 +431,13 @@ internal sealed class DeltaDecoder : IDisposable
         }
 
         _unit++;
+        if (LimitReached)
+        {
+            // Undoing a partial contribution: the units past the limit were never applied, and may be the very ones
+            // that were malformed or truncated, so they are not even framed.
+            return;
+        }
+
         RequireUnit();
     }
 

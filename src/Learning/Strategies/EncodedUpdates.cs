@@ -32,4 +32,37 @@ public interface IEncodedUpdateAggregator
     /// <summary>Folds <paramref name="update"/> in as <see cref="IRoundAggregator.Add"/> would fold its decoding.</summary>
     /// <exception cref="ArgumentException">The update does not fit (client, examples), or its payload is malformed or of another length; nothing was folded.</exception>
     void AddEncoded(EncodedClientUpdate update);
+
+    /// <summary>
+    /// Starts folding one client's encoded delta while its bytes still arrive (<see cref="IEncodedUpdateFold"/>):
+    /// each unit is added to the sum as soon as it is complete, so decoding overlaps the upload and the update needs
+    /// no dense copy. Nothing counts until <see cref="IEncodedUpdateFold.Commit"/>; <see cref="IEncodedUpdateFold.Abort"/>
+    /// takes the partial contribution back out, and <see cref="IRoundAggregator.Finish"/> aborts streams left open.
+    /// </summary>
+    /// <param name="clientId">The client.</param>
+    /// <param name="numExamples">Its weight, as declared when the upload began (checked again at commit).</param>
+    /// <param name="encodedLength">The encoded delta's length in bytes.</param>
+    /// <exception cref="ArgumentException">The client already contributed or has a stream open, or the weight is not positive.</exception>
+    IEncodedUpdateFold BeginEncodedFold(string clientId, long numExamples, long encodedLength);
+}
+
+/// <summary>One client's encoded delta being folded as it arrives (see <see cref="IEncodedUpdateAggregator.BeginEncodedFold"/>). Not thread-safe.</summary>
+public interface IEncodedUpdateFold
+{
+    /// <summary>The client.</summary>
+    string ClientId { get; }
+
+    /// <summary>True once every byte of the encoded delta has been decoded into the sum.</summary>
+    bool IsComplete { get; }
+
+    /// <summary>Decodes the next bytes of the encoded delta into the sum.</summary>
+    /// <exception cref="ArgumentException">The bytes are malformed (bad header, length, values or indices): call <see cref="Abort"/>.</exception>
+    void Append(ReadOnlyMemory<byte> segment);
+
+    /// <summary>Counts the folded delta as the client's update, with its metrics; the stream is then closed.</summary>
+    /// <exception cref="ArgumentException">The delta is incomplete, or the client may not contribute (already did, round closed); nothing was counted and the stream is aborted.</exception>
+    void Commit(IReadOnlyDictionary<string, double> metrics);
+
+    /// <summary>Subtracts what the stream added so far (within float rounding) and closes it. A second call does nothing.</summary>
+    void Abort();
 }

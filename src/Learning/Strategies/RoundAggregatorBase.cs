@@ -186,6 +186,7 @@ internal sealed class WeightedMeanAggregator : RoundAggregatorBase, IEncodedUpda
 {
     private readonly float[] _sum;
     private readonly Action<float[], float[]> _serverStep;
+    private readonly Dictionary<string, EncodedStream> _streams = new(StringComparer.Ordinal);
     private double _weight;
 
     /// <param name="strategy">Name for messages.</param>
@@ -223,12 +224,99 @@ internal sealed class WeightedMeanAggregator : RoundAggregatorBase, IEncodedUpda
         Record(update.ClientId, update.NumExamples, update.Metrics);
     }
 
+    /// <inheritdoc />
+    public IEncodedUpdateFold BeginEncodedFold(string clientId, long numExamples, long encodedLength)
+    {
+        ValidateContributor(clientId, numExamples);
+        ArgumentOutOfRangeException.ThrowIfNegative(encodedLength);
+        if (_streams.ContainsKey(clientId))
+        {
+            throw new ArgumentException($"{Strategy}: client '{clientId}' already has an update streaming in.");
+        }
+
+        StreamingDeltaDecoder decoder;
+        try
+        {
+            decoder = new StreamingDeltaDecoder(_sum, numExamples, encodedLength);
+        }
+        catch (CodecException e)
+        {
+            throw new ArgumentException($"{Strategy}: client '{clientId}' sent a malformed encoded delta: {e.Message}", e);
+        }
+
+        var stream = new EncodedStream(this, clientId, numExamples, decoder);
+        _streams[clientId] = stream;
+        return stream;
+    }
+
     protected override float[] Complete(Dictionary<string, double> metrics)
     {
+        foreach (var stream in _streams.Values.ToArray())
+        {
+            stream.Abort();
+        }
+
         TensorPrimitives.Multiply(_sum, (float)(1.0 / _weight), _sum);
         RecordNorm(metrics, _sum);
         var model = CopyGlobal();
         _serverStep(_sum, model);
         return model;
+    }
+
+    private sealed class EncodedStream(WeightedMeanAggregator owner, string clientId, long numExamples, StreamingDeltaDecoder decoder) : IEncodedUpdateFold
+    {
+        private bool _closed;
+
+        public string ClientId => clientId;
+
+        public bool IsComplete => !_closed && decoder.IsComplete;
+
+        public void Append(ReadOnlyMemory<byte> segment)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            try
+            {
+                decoder.Append(segment);
+            }
+            catch (CodecException e)
+            {
+                throw new ArgumentException($"{owner.Strategy}: client '{clientId}' sent a malformed encoded delta: {e.Message}", e);
+            }
+        }
+
+        public void Commit(IReadOnlyDictionary<string, double> metrics)
+        {
+            ArgumentNullException.ThrowIfNull(metrics);
+            ObjectDisposedException.ThrowIf(_closed, this);
+            try
+            {
+                decoder.Complete();
+                owner.ValidateContributor(clientId, numExamples);
+            }
+            catch (Exception e) when (e is CodecException or ArgumentException or InvalidOperationException)
+            {
+                Abort();
+                throw e as ArgumentException ?? new ArgumentException($"{owner.Strategy}: client '{clientId}' sent an incomplete encoded delta: {e.Message}", e);
+            }
+
+            _closed = true;
+            owner._streams.Remove(clientId);
+            decoder.Dispose();
+            owner._weight += numExamples;
+            owner.Record(clientId, numExamples, metrics);
+        }
+
+        public void Abort()
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            owner._streams.Remove(clientId);
+            decoder.Revert();
+            decoder.Dispose();
+        }
     }
 }

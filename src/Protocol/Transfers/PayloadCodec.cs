@@ -56,11 +56,12 @@ public sealed class SealedPayload
         Sha256 = ByteString.CopyFrom(Sha256),
     };
 
-    /// <summary>The header an upload's first chunk carries.</summary>
-    public UploadHeader ToUploadHeader(string taskId, int round) => new()
+    /// <summary>The header an upload's first chunk carries (<paramref name="numExamples"/>: the update's weight, 0 when unknown).</summary>
+    public UploadHeader ToUploadHeader(string taskId, int round, long numExamples = 0) => new()
     {
         TaskId = taskId,
         Round = round,
+        NumExamples = numExamples,
         TotalBytes = Bytes.Length,
         ChunkCount = ChunkCount,
         Sha256 = ByteString.CopyFrom(Sha256),

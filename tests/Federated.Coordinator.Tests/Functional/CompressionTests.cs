@@ -68,7 +68,7 @@ public sealed class CompressionTests : IDisposable
     private static async Task AnswerAsync(ScriptedAgent agent, TrainTask task, Payload update)
     {
         var sealedPayload = new SealedPayload($"{agent.Id}-{task.TaskId}", update, agent.Enrolment.ChunkBytes);
-        await agent.UploadAsync(sealedPayload, task.TaskId, task.Round, 0, sealedPayload.ChunkCount);
+        await agent.UploadAsync(sealedPayload, task.TaskId, task.Round, 0, sealedPayload.ChunkCount, numExamples: 100);
         await agent.SendResultAsync(new TaskResult
         {
             TaskId = task.TaskId,
@@ -117,6 +117,7 @@ public sealed class CompressionTests : IDisposable
         var row = MetricsRow(1);
         Assert.Equal(("1", "1", "true"), (row["results"], row["failures"], row["ok"]));
         Assert.True(coordinator.Logs.Contains("update of agent bad rejected"));
+        Assert.True(coordinator.Logs.Contains("Round 1: 1 updates decoded while their uploads streamed in, 1 streams fell back"));
         Assert.Empty(coordinator.Logs.Errors);
     }
 
@@ -135,6 +136,7 @@ public sealed class CompressionTests : IDisposable
         // Equal weights: the mean delta is 0.02 on even coordinates and 0.01 on odd ones.
         var expected = global.Select((v, i) => v + (i % 2 == 0 ? 0.02f : 0.01f)).ToArray();
         Assert.Equal(Coordinator.Rounds.RoundRunner.Checksum(expected), coordinator.Status.GlobalChecksum);
+        Assert.True(coordinator.Logs.Contains("Round 1: 2 updates decoded while their uploads streamed in, 0 streams fell back"));
         Assert.True(long.Parse(MetricsRow(1)["up_payload_bytes_per_agent"], System.Globalization.CultureInfo.InvariantCulture) > 0);
     }
 

@@ -111,8 +111,8 @@ internal sealed class ScriptedAgent : IAsyncDisposable
         return sealedPayload.TransferId;
     }
 
-    /// <summary>Uploads chunks [from, to) of <paramref name="payload"/> in one stream.</summary>
-    public async Task<UploadReply> UploadAsync(SealedPayload payload, string taskId, int round, int from, int to, Func<Chunk, Chunk>? tamper = null)
+    /// <summary>Uploads chunks [from, to) of <paramref name="payload"/> in one stream (the header declares <paramref name="numExamples"/>; 0 = not declared).</summary>
+    public async Task<UploadReply> UploadAsync(SealedPayload payload, string taskId, int round, int from, int to, Func<Chunk, Chunk>? tamper = null, long numExamples = 0)
     {
         using var call = Client.Upload(Auth, deadline: DateTime.UtcNow.AddSeconds(60));
         for (var sequence = from; sequence < to; sequence++)
@@ -120,7 +120,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
             var chunk = payload.GetChunk(sequence);
             if (sequence == from)
             {
-                chunk.Header = payload.ToUploadHeader(taskId, round);
+                chunk.Header = payload.ToUploadHeader(taskId, round, numExamples);
             }
 
             try

@@ -128,6 +128,27 @@ public sealed class MalformedPayloadTests
     }
 
     [Fact]
+    public void Streaming_PayloadCutShortBeforeSending_RevertTakesTheAppliedBlocksBackOut()
+    {
+        // The declared length is the cut one, so the decoder learns a block cannot fit only when it reaches it — after
+        // applying the blocks before it. Undoing them must not trip over that block again.
+        var payload = CodecTestKit.Encode("q8:block=256", CodecTestKit.Delta(4096, 65))[..^7];
+        var accumulator = CodecTestKit.Delta(4096, 66, sigma: 1.0);
+        var before = accumulator.ToArray();
+        using var stream = new StreamingDeltaDecoder(accumulator, 3f, payload.Length);
+
+        var error = Assert.Throws<CodecException>(() => stream.Append(payload));
+        Assert.NotEqual(before, accumulator);
+        stream.Revert();
+
+        Assert.Contains("truncated", error.Message, StringComparison.Ordinal);
+        for (var i = 0; i < before.Length; i++)
+        {
+            Assert.True(Math.Abs(accumulator[i] - before[i]) <= 1e-6 * Math.Max(1, Math.Abs(before[i])), $"element {i}: {accumulator[i]} vs {before[i]}");
+        }
+    }
+
+    [Fact]
     public void Streaming_StreamThatStops_CompleteThrowsTruncated()
     {
         var payload = CodecTestKit.Encode("topk:ratio=0.1+q4", CodecTestKit.Delta(1000, 63));
