@@ -44,8 +44,8 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
         var clock = Stopwatch.StartNew();
         console.WriteLine(Inv($"fault: reference run ({settings.Agents} agents, {settings.Rounds} rounds, DP on, store {settings.Store})"));
         var (reference, _, referenceSeconds) = await RunOnceAsync(coordinatorDll, clientDll, Path.Combine(settings.OutputDirectory, "reference"), kill: null, cancellationToken).ConfigureAwait(false);
-        var roundSeconds = Math.Max(0.2, referenceSeconds / settings.Rounds);
-        console.WriteLine(Inv($"fault: reference: {reference.CompletedRounds} rounds, {reference.CsvRows} csv rows, {reference.StoreRows} store rows, ε = {reference.FinalEpsilon} ({referenceSeconds:F1} s)"));
+        var roundSeconds = MeanRoundSeconds(Path.Combine(settings.OutputDirectory, "reference", "coordinator", "rounds.csv"));
+        console.WriteLine(Inv($"fault: reference: {reference.CompletedRounds} rounds, {reference.CsvRows} csv rows, {reference.StoreRows} store rows, ε = {reference.FinalEpsilon} ({referenceSeconds:F1} s; rounds of {roundSeconds:F2} s on average: kills come 0 to that many seconds into the round)"));
 
         var table = new StringBuilder();
         table.AppendLine("| run | killed in round | after (s) | rounds committed at the kill | completed rounds | rounds.csv rows | store rows | ε | same as reference |");
@@ -54,7 +54,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
         var passed = 0;
         for (var run = 1; run <= settings.Runs; run++)
         {
-            var random = new Random(HashCode.Combine(settings.Seed, run));
+            var random = new Random(unchecked((int)(settings.Seed * 1_000_003 + run)));
             var killRound = random.Next(1, settings.Rounds + 1);
             var delay = random.NextDouble() * roundSeconds;
             var (outcome, kill, seconds) = await RunOnceAsync(coordinatorDll, clientDll, Path.Combine(settings.OutputDirectory, Inv($"run-{run:D2}")), (killRound, delay), cancellationToken).ConfigureAwait(false);
@@ -91,8 +91,8 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
             Rounds = settings.Rounds,
             Model = "mlp",
             Strategy = new Scenarios.StrategySection { Name = "fedavg" },
-            Training = new Scenarios.TrainingSection { Epochs = 1, BatchSize = 32, Optimizer = "sgd", LearningRate = 0.05 },
-            Data = new Scenarios.DataSection { Source = "synthetic", Partition = "iid", Normalization = "none", SyntheticCount = 600, SyntheticClasses = 4 },
+            Training = new Scenarios.TrainingSection { Epochs = 3, BatchSize = 32, Optimizer = "sgd", LearningRate = 0.05 },
+            Data = new Scenarios.DataSection { Source = "synthetic", Partition = "iid", Normalization = "none", SyntheticCount = 3000, SyntheticClasses = 4 },
             RoundDeadlineSeconds = 120,
             Seed = settings.Seed,
             AgentThreads = 1,
@@ -131,8 +131,9 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
                 processes.Add(Start(clientDll, [.. agent.SelectMany(kv => new[] { "--" + kv.Key, kv.Value })], Path.Combine(directory, Inv($"agent-{i:D4}.log"))));
             }
 
-            if (kill is { } k && await WaitForRoundAsync(address, coordinator, k.Round, cancellationToken).ConfigureAwait(false))
+            if (kill is { } k && await WaitForRoundAsync(address, coordinator, k.Round, cancellationToken).ConfigureAwait(false) is > 0 and var inRound)
             {
+                k = (inRound, k.Delay);
                 await Task.Delay(TimeSpan.FromSeconds(k.Delay), TimeProvider.System, cancellationToken).ConfigureAwait(false);
                 if (!coordinator.HasExited)
                 {
@@ -225,8 +226,19 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
         return new Outcome(completed, rows.Count, storeRows, epsilon, finalEpsilon, string.Join(' ', Column("round")));
     }
 
-    /// <summary>Waits until round <paramref name="round"/> is in progress; false when the run ended first.</summary>
-    private static async Task<bool> WaitForRoundAsync(string address, Process coordinator, int round, CancellationToken cancellationToken)
+    /// <summary>Mean wall time of the rounds in <paramref name="csv"/>.</summary>
+    private static double MeanRoundSeconds(string csv)
+    {
+        var lines = File.ReadAllLines(csv);
+        var column = Array.IndexOf(lines[0].Split(','), "wall_s");
+        return lines.Skip(1).Where(l => l.Length > 0).Average(l => double.Parse(l.Split(',')[column], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// Waits until round <paramref name="round"/> (or, should the polls miss it, a later one) is in progress and returns
+    /// that round; 0 when the run ended first.
+    /// </summary>
+    private static async Task<int> WaitForRoundAsync(string address, Process coordinator, int round, CancellationToken cancellationToken)
     {
         using var channel = GrpcChannel.ForAddress(address);
         var client = new Protocol.V1.Coordinator.CoordinatorClient(channel);
@@ -236,14 +248,14 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
             try
             {
                 var status = await client.GetStatusAsync(new StatusRequest { ProtocolVersion = ProtocolVersion.Current }, deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken).ConfigureAwait(false);
-                if (status.Finished || status.CurrentRound > round)
+                if (status.Finished)
                 {
-                    return false;
+                    return 0;
                 }
 
-                if (status.CurrentRound == round && status.RoundSelected > 0)
+                if (status.CurrentRound >= round)
                 {
-                    return true;
+                    return status.CurrentRound;
                 }
             }
             catch (Grpc.Core.RpcException)
@@ -253,7 +265,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
             await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, cancellationToken).ConfigureAwait(false);
         }
 
-        return false;
+        return 0;
     }
 
     private static async Task WaitForCoordinatorAsync(string address, Process coordinator, CancellationToken cancellationToken)
