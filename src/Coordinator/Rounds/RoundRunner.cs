@@ -551,11 +551,13 @@ public sealed partial class RoundRunner(
 
         _history[^1] = row;
         row["checkpoint_s"] = Inv(checkpointSeconds, "F3");
-        status.GlobalChecksum = row["global_sha256"];
-        status.CompletedRounds = round;
         store.CompleteRound(runId, round, row);
         AppendMetrics(row);
         metrics.RoundFinished(new RoundFigures(round, roundOk, accepted, rejected, counts.Sum(c => c.UpWire), counts.Sum(c => c.DownWire), aggregateSeconds, wall, epsilon));
+
+        // Last: whoever watches the status sees a completed round only once its row and metrics are recorded.
+        status.GlobalChecksum = row["global_sha256"];
+        status.CompletedRounds = round;
         LogRoundDone(logger, round, wall, accepted, failures.Count, evaluation?.Accuracy ?? double.NaN, slowestTrain);
         return global;
     }
