@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Federated.Learning.Runtime;
 using Federated.Simulations.Baseline;
+using Federated.Simulations.Fault;
 using Federated.Simulations.Grid;
 using Federated.Simulations.Launch;
 using Federated.Simulations.Scenarios;
@@ -11,6 +12,7 @@ var root = new RootCommand("Federated simulations: many clients on one machine r
     BaselineCommand.Create(),
     LaunchCommand.Create(),
     CollectCommand.Create(),
+    FaultCommand.Create(),
 };
 RunCommand.Attach(root);
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -14,9 +14,19 @@ try
 {
     var builder = WebApplication.CreateBuilder(args);
     var settings = builder.Configuration.GetSection(CoordinatorOptions.Section);
+
+    // An extra HTTP/1.1 address for Prometheus scrapers (gRPC in cleartext needs HTTP/2-only endpoints, scrapers HTTP/1.1).
+    var metricsUrl = settings.GetValue("Prometheus:Enabled", true) ? settings["Prometheus:Url"] ?? "" : "";
+    var metricsPort = Uri.TryCreate(metricsUrl, UriKind.Absolute, out var parsedMetricsUrl) ? parsedMetricsUrl.Port : -1;
+    if (metricsPort > 0)
+    {
+        var urls = builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey);
+        builder.WebHost.UseUrls($"{(string.IsNullOrEmpty(urls) ? "http://localhost:5000" : urls)};{metricsUrl}");
+    }
+
     builder.WebHost.ConfigureKestrel(kestrel =>
     {
-        kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = HttpProtocols.Http2);
+        kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = listen.IPEndPoint?.Port == metricsPort ? HttpProtocols.Http1 : HttpProtocols.Http2);
         kestrel.Limits.Http2.InitialConnectionWindowSize = settings.GetValue("Http2ConnectionWindowBytes", 16 * 1024 * 1024);
         kestrel.Limits.Http2.InitialStreamWindowSize = settings.GetValue("Http2StreamWindowBytes", 16 * 1024 * 1024);
     });
@@ -27,6 +37,7 @@ try
     // or a missing file is one sentence, not a hosting failure with a stack trace.
     _ = app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
     _ = app.Services.GetRequiredService<Federated.Coordinator.Rounds.ServerModel>();
+    _ = app.Services.GetRequiredService<Federated.Coordinator.State.IRoundStateStore>();
     app.MapFederatedCoordinator();
     await app.RunAsync().ConfigureAwait(false);
     return Environment.ExitCode;

@@ -22,4 +22,45 @@ public sealed class MetricsCsvTests : IDisposable
             File.ReadAllLines(path));
         Assert.False(File.Exists(path + ".tmp"));
     }
+
+    [Fact]
+    public void Reconcile_RowMissingFromTheCsv_IsRestoredFromTheHistoryAndWrittenRowsAreKept()
+    {
+        var path = Path.Combine(_dir, "rounds.csv");
+        MetricsCsv.Append(path, new Dictionary<string, string> { ["round"] = "1", ["ok"] = "true", ["wall_s"] = "2.0" });
+        IReadOnlyDictionary<string, string>[] history =
+        [
+            new Dictionary<string, string> { ["round"] = "1", ["ok"] = "true" },
+            new Dictionary<string, string> { ["round"] = "2", ["ok"] = "true", ["epsilon"] = "0.5" },
+        ];
+
+        var (restored, dropped) = MetricsCsv.Reconcile(path, history);
+
+        Assert.Equal((1, 0), (restored, dropped));
+        Assert.Equal(["round,ok,wall_s,epsilon", "1,true,2.0,", "2,true,,0.5"], File.ReadAllLines(path));
+    }
+
+    [Fact]
+    public void Reconcile_RowOfARoundTheStoreNeverCompleted_IsDropped()
+    {
+        var path = Path.Combine(_dir, "rounds.csv");
+        MetricsCsv.Append(path, new Dictionary<string, string> { ["round"] = "1", ["ok"] = "true" });
+        MetricsCsv.Append(path, new Dictionary<string, string> { ["round"] = "2", ["ok"] = "true" });
+
+        var (restored, dropped) = MetricsCsv.Reconcile(path, [new Dictionary<string, string> { ["round"] = "1", ["ok"] = "true" }]);
+
+        Assert.Equal((0, 1), (restored, dropped));
+        Assert.Equal(["round,ok", "1,true"], File.ReadAllLines(path));
+    }
+
+    [Fact]
+    public void Reconcile_CsvAlreadyMatches_LeavesTheFileUntouched()
+    {
+        var path = Path.Combine(_dir, "rounds.csv");
+        MetricsCsv.Append(path, new Dictionary<string, string> { ["round"] = "1", ["ok"] = "true" });
+        var before = File.GetLastWriteTimeUtc(path);
+
+        Assert.Equal((0, 0), MetricsCsv.Reconcile(path, [new Dictionary<string, string> { ["round"] = "1" }]));
+        Assert.Equal(before, File.GetLastWriteTimeUtc(path));
+    }
 }

@@ -18,8 +18,14 @@ public sealed class AgentRecord
     /// <summary>The agent id.</summary>
     public string Id { get; }
 
-    /// <summary>The session token the agent authenticates with.</summary>
+    /// <summary>The session token issued at this process's latest enrolment of the agent; empty for one restored from the store.</summary>
     public string Token { get; internal set; }
+
+    /// <summary>Lower-case hex SHA-256 of the agent's current session token (what the store keeps).</summary>
+    public string TokenSha256 { get; internal set; } = "";
+
+    /// <summary>When the agent first enrolled (Unix milliseconds; 0 for a pre-registered agent that has not).</summary>
+    public long EnrolledUnixMs { get; internal set; }
 
     /// <summary>What the agent reported at enrolment or hello.</summary>
     public Capabilities Capabilities { get; internal set; }
@@ -67,35 +73,74 @@ public enum AgentEventKind
     Disconnected,
 }
 
-/// <summary>The agents the coordinator knows. Thread-safe.</summary>
+/// <summary>
+/// The agents the coordinator knows. Thread-safe. Session tokens are looked up by their SHA-256, the form the store
+/// keeps, so that enrolments restored after a restart (<see cref="Restore"/>) still authenticate their agents.
+/// </summary>
 public sealed class AgentRegistry(TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, AgentRecord> _agents = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _byToken = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _byTokenHash = new(StringComparer.Ordinal);
     private long _connections;
 
     /// <summary>Raised after a session opens or closes.</summary>
     public event Action<string, AgentEventKind>? Changed;
+
+    /// <summary>Raised after an enrolment, before its reply leaves (the store records it here).</summary>
+    public event Action<AgentRecord>? Enrolled;
 
     /// <summary>Enrols (or re-enrols) an agent and issues a fresh session token.</summary>
     public AgentRecord Enroll(string? requestedId, Capabilities capabilities)
     {
         var id = string.IsNullOrWhiteSpace(requestedId) ? $"agent-{Guid.NewGuid():N}"[..18] : requestedId.Trim();
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        var hash = HashToken(token);
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var record = _agents.AddOrUpdate(
             id,
-            _ => new AgentRecord(id, token, capabilities) { LastSeen = time.GetTimestamp() },
+            _ => new AgentRecord(id, token, capabilities) { LastSeen = time.GetTimestamp(), TokenSha256 = hash, EnrolledUnixMs = now },
             (_, existing) =>
             {
-                _byToken.TryRemove(existing.Token, out string? _);
+                _byTokenHash.TryRemove(existing.TokenSha256, out string? _);
                 existing.Token = token;
+                existing.TokenSha256 = hash;
                 existing.Capabilities = capabilities;
                 existing.LastSeen = time.GetTimestamp();
+                if (existing.EnrolledUnixMs == 0)
+                {
+                    existing.EnrolledUnixMs = now;
+                }
+
                 return existing;
             });
-        _byToken[token] = id;
+        _byTokenHash[hash] = id;
+        Enrolled?.Invoke(record);
         return record;
     }
+
+    /// <summary>
+    /// Restores an enrolment kept by the store: the agent is known again (in the population of a round that samples
+    /// enrolled agents) and its session token, of which only the hash was kept, still authenticates it.
+    /// </summary>
+    public void Restore(string agentId, string tokenSha256, Capabilities capabilities, long enrolledUnixMs)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(agentId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(tokenSha256);
+        var record = _agents.GetOrAdd(agentId, id => new AgentRecord(id, token: "", capabilities));
+        lock (record)
+        {
+            if (record.TokenSha256.Length == 0)
+            {
+                record.TokenSha256 = tokenSha256;
+                record.Capabilities = capabilities;
+                record.EnrolledUnixMs = enrolledUnixMs;
+                _byTokenHash[tokenSha256] = agentId;
+            }
+        }
+    }
+
+    /// <summary>Lower-case hex SHA-256 of a session token.</summary>
+    public static string HashToken(string token) => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)));
 
     /// <summary>
     /// Registers agents that have not enrolled yet (a roster), so a round sampling every known agent can choose them;
@@ -120,7 +165,7 @@ public sealed class AgentRegistry(TimeProvider time)
 
     /// <summary>The agent holding <paramref name="token"/>, or null.</summary>
     public AgentRecord? Authenticate(string? token) =>
-        token is not null && _byToken.TryGetValue(token, out var id) && _agents.TryGetValue(id, out var record) ? record : null;
+        !string.IsNullOrEmpty(token) && _byTokenHash.TryGetValue(HashToken(token), out var id) && _agents.TryGetValue(id, out var record) ? record : null;
 
     /// <summary>Opens a session for <paramref name="agent"/>, closing any older one.</summary>
     public AgentConnection Connect(AgentRecord agent, Capabilities? capabilities)

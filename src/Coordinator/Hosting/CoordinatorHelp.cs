@@ -13,6 +13,14 @@ internal static class CoordinatorHelp
 
           --urls                                   Listen addresses (default http://localhost:5000; HTTP/2 cleartext).
           --Coordinator:StateDirectory             Checkpoints and rounds.csv (default state/coordinator).
+          --Coordinator:Store                      sqlite | file: runs, rounds, metrics, the privacy ledger and
+                                                   enrolments in an SQLite database, or checkpoint files only
+                                                   (default sqlite; checkpoints are safetensors files either way).
+          --Coordinator:DatabaseFile               The SQLite database, relative to StateDirectory (default coordinator.db).
+          --Coordinator:Prometheus:Enabled         OpenTelemetry metrics served for Prometheus (default true).
+          --Coordinator:Prometheus:Path            Scraping path (default /metrics).
+          --Coordinator:Prometheus:Url             Extra HTTP/1.1 address for scrapers, e.g. http://0.0.0.0:9464
+                                                   (default none: the path is served on the HTTP/2 gRPC addresses).
           --Coordinator:Resume                     Resume from the last checkpoint (default true).
           --Coordinator:Model                      mlp | cnn | simple-cnn | resnet8 (default cnn).
           --Coordinator:InputShape:0..2            Channels, height, width (default 1, 28, 28).

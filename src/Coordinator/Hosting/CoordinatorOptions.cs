@@ -12,6 +12,21 @@ public sealed class CoordinatorOptions
     [Required(AllowEmptyStrings = false)]
     public string StateDirectory { get; set; } = "state/coordinator";
 
+    /// <summary>
+    /// Where state is kept: <c>sqlite</c> (the default: runs, rounds, metrics, the privacy ledger and enrolments in
+    /// <see cref="DatabaseFile"/>, checkpoints as files beside it) or <c>file</c> (checkpoint files only, enrolments in
+    /// <c>agents.json</c>).
+    /// </summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Store { get; set; } = "sqlite";
+
+    /// <summary>The SQLite database of <see cref="Store"/> <c>sqlite</c> (relative paths are under <see cref="StateDirectory"/>).</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string DatabaseFile { get; set; } = "coordinator.db";
+
+    /// <summary><see cref="DatabaseFile"/> resolved against <see cref="StateDirectory"/>.</summary>
+    public string ResolvedDatabaseFile => Path.IsPathRooted(DatabaseFile) ? DatabaseFile : Path.Combine(StateDirectory, DatabaseFile);
+
     /// <summary>Resume from the last checkpoint in <see cref="StateDirectory"/> when there is one.</summary>
     public bool Resume { get; set; } = true;
 
@@ -134,8 +149,31 @@ public sealed class CoordinatorOptions
 
     /// <summary>Compressed uploads and downloads (codecs and error feedback); off by default.</summary>
     public CompressionSettings Compression { get; set; } = new();
+    /// <summary>OpenTelemetry metrics and their Prometheus endpoint; on by default.</summary>
+    public PrometheusSettings Prometheus { get; set; } = new();
+
     /// <summary>Client-level differential privacy (DP-FedAvg with Poisson sampling and an RDP accountant); off by default.</summary>
     public PrivacySettings Privacy { get; set; } = new();
+}
+
+/// <summary>
+/// The Prometheus endpoint of the coordinator's OpenTelemetry metrics (meter <c>Federated.Coordinator</c>: rounds,
+/// participants, bytes, rejected updates, aggregation time, ε).
+/// </summary>
+public sealed class PrometheusSettings
+{
+    /// <summary>Collect the metrics and serve them (default true).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The scraping path (default <c>/metrics</c>).</summary>
+    public string Path { get; set; } = "/metrics";
+
+    /// <summary>
+    /// An extra listen address for scrapers, e.g. <c>http://0.0.0.0:9464</c>: it speaks HTTP/1.1 (as Prometheus does) and
+    /// serves only <see cref="Path"/>. Empty (the default): the path is served on the gRPC addresses, which speak HTTP/2
+    /// only in cleartext (<c>curl --http2-prior-knowledge</c>).
+    /// </summary>
+    public string Url { get; set; } = "";
 }
 
 /// <summary>

@@ -31,6 +31,22 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             errors.Add($"Coordinator:Training:Optimizer must be sgd, adam or adamw, not '{options.Training.Optimizer}'.");
         }
 
+        if (options.Store is not ("sqlite" or "file"))
+        {
+            errors.Add($"Coordinator:Store must be sqlite or file, not '{options.Store}'.");
+        }
+
+        if (options.Prometheus.Enabled && !options.Prometheus.Path.StartsWith('/'))
+        {
+            errors.Add($"Coordinator:Prometheus:Path must start with '/', not '{options.Prometheus.Path}'.");
+        }
+
+        if (options.Prometheus.Url.Length > 0
+            && (!Uri.TryCreate(options.Prometheus.Url, UriKind.Absolute, out var metricsUrl) || metricsUrl.Scheme != "http" || metricsUrl.Port <= 0 || metricsUrl.AbsolutePath != "/"))
+        {
+            errors.Add($"Coordinator:Prometheus:Url must be an http address with a port and no path, e.g. http://0.0.0.0:9464, not '{options.Prometheus.Url}'.");
+        }
+
         if (options.Population is not ("connected" or "enrolled"))
         {
             errors.Add($"Coordinator:Population must be connected or enrolled, not '{options.Population}'.");

@@ -2,16 +2,22 @@ using Federated.Coordinator.Agents;
 using Federated.Coordinator.Rounds;
 using Federated.Coordinator.Services;
 using Federated.Coordinator.State;
+using Federated.Coordinator.Telemetry;
 using Federated.Coordinator.Transfers;
+using Google.Protobuf;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 
 namespace Federated.Coordinator.Hosting;
 
 /// <summary>Registers the coordinator's services.</summary>
 public static class CoordinatorServiceCollectionExtensions
 {
-    /// <summary>Adds the coordinator: options (validated on start), agents, transfers, the round loop and gRPC.</summary>
+    /// <summary>
+    /// Adds the coordinator: options (validated on start), the state store, agents (their enrolments restored from the
+    /// store when the run resumes), transfers, the round loop, metrics and gRPC.
+    /// </summary>
     public static IServiceCollection AddFederatedCoordinator(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -24,21 +30,64 @@ public static class CoordinatorServiceCollectionExtensions
         services.AddGrpc();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<CoordinatorClock>();
-        services.AddSingleton<AgentRegistry>();
+        services.AddSingleton<IRoundStateStore>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
+            return o.Store == "file"
+                ? new FileRoundStateStore(o.StateDirectory)
+                : new SqliteRoundStateStore(o.StateDirectory, o.ResolvedDatabaseFile, sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
+            var store = sp.GetRequiredService<IRoundStateStore>();
+            var time = sp.GetRequiredService<TimeProvider>();
+            var registry = new AgentRegistry(time);
+            if (o.Resume)
+            {
+                foreach (var agent in store.LoadAgents())
+                {
+                    registry.Restore(agent.AgentId, agent.TokenSha256, Protocol.V1.Capabilities.Parser.ParseFrom(agent.Capabilities), agent.EnrolledUnixMs);
+                }
+            }
+
+            // Recorded before the enrolment's reply leaves: an agent holding a token is an agent the store knows.
+            registry.Enrolled += record => store.SaveAgent(new AgentEnrolment(
+                record.Id, record.TokenSha256, record.Capabilities.ToByteArray(), record.EnrolledUnixMs, time.GetUtcNow().ToUnixTimeMilliseconds()));
+            return registry;
+        });
         services.TryAddSingleton<IAgentActivator, PassiveAgentActivator>();
         services.AddSingleton<TransferHub>();
         services.AddSingleton<RoundEvents>();
         services.AddSingleton<RunStatus>();
         services.AddSingleton<ServerModel>();
-        services.AddSingleton<IRoundStateStore>(sp => new FileRoundStateStore(sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value.StateDirectory));
+        services.AddMetrics();
+        services.AddSingleton<CoordinatorMetrics>();
+        if (configuration.GetSection(CoordinatorOptions.Section).GetSection(nameof(CoordinatorOptions.Prometheus)).GetValue(nameof(PrometheusSettings.Enabled), true))
+        {
+            services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(CoordinatorMetrics.MeterName).AddPrometheusExporter());
+        }
+
         services.AddHostedService<RoundRunner>();
         return services;
     }
 
-    /// <summary>Maps the coordinator's gRPC services.</summary>
+    /// <summary>Maps the coordinator's gRPC services and, when enabled, the Prometheus scraping endpoint.</summary>
     public static IEndpointRouteBuilder MapFederatedCoordinator(this IEndpointRouteBuilder endpoints)
     {
+        ArgumentNullException.ThrowIfNull(endpoints);
         endpoints.MapGrpcService<CoordinatorService>();
+        var prometheus = endpoints.ServiceProvider.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Prometheus;
+        if (prometheus.Enabled)
+        {
+            var scrape = endpoints.MapPrometheusScrapingEndpoint(prometheus.Path);
+            if (prometheus.Url.Length > 0)
+            {
+                // Only on the scrapers' own address.
+                scrape.RequireHost($"*:{new Uri(prometheus.Url).Port}");
+            }
+        }
+
         return endpoints;
     }
 

@@ -6,6 +6,7 @@ using Federated.Coordinator.Agents;
 using Federated.Coordinator.Hosting;
 using Federated.Coordinator.Privacy;
 using Federated.Coordinator.State;
+using Federated.Coordinator.Telemetry;
 using Federated.Coordinator.Transfers;
 using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Privacy;
@@ -30,6 +31,7 @@ public sealed partial class RoundRunner(
     ServerModel server,
     IRoundStateStore store,
     RunStatus status,
+    CoordinatorMetrics metrics,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<RoundRunner> logger) : BackgroundService
@@ -112,6 +114,16 @@ public sealed partial class RoundRunner(
             status.GlobalChecksum = checksum;
             status.CompletedRounds = checkpoint.Round;
             LogResumed(logger, runId, checkpoint.Round, checksum);
+
+            // rounds.csv follows the store: a crash after a round's commit but before its row reached the CSV left the
+            // row out; a crash mid-round may have left nothing of that round. Rows the CSV has are kept as they are.
+            var (restored, dropped) = MetricsCsv.Reconcile(MetricsPath, checkpoint.History);
+            if (restored + dropped > 0)
+            {
+                LogMetricsReconciled(logger, MetricsPath, restored, dropped);
+            }
+
+            metrics.Resumed(checkpoint.Round, dp is null ? null : SpentEpsilon(dp));
         }
         else
         {
@@ -457,8 +469,33 @@ public sealed partial class RoundRunner(
         // provisional; the next checkpoint carries the complete one.
         var checksum = Checksum(global);
         var dp = strategy as DifferentialPrivacyStrategy;
+        double? epsilon = dp is null ? null : SpentEpsilon(dp);
+        var aggregateSeconds = Stopwatch.GetElapsedTime(0, aggregateTicks).TotalSeconds;
+        var trainLoss = clientLosses.Count > 0 ? clientLosses.Sum(c => c.Loss * c.Examples) / Math.Max(1, clientLosses.Sum(c => c.Examples)) : double.NaN;
         var checkpointStarted = Stopwatch.GetTimestamp();
-        _history.Add(new Dictionary<string, string>(StringComparer.Ordinal) { ["round"] = Inv(round), ["ok"] = roundOk ? "true" : "false", ["global_sha256"] = checksum });
+        var provisional = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["round"] = Inv(round),
+            ["collect_s"] = Inv(collectSeconds, "F3"),
+            ["slowest_train_s"] = Inv(slowestTrain, "F3"),
+            ["aggregate_s"] = Inv(aggregateSeconds, "F3"),
+            ["evaluate_s"] = Inv(evaluateSeconds, "F3"),
+            ["selected"] = Inv(selected.Count),
+            ["results"] = Inv(accepted),
+            ["failures"] = Inv(failures.Count),
+            ["rejected"] = Inv(rejected),
+            ["ok"] = roundOk ? "true" : "false",
+            ["train_loss"] = Inv(trainLoss, "F5"),
+            ["test_loss"] = Inv(evaluation?.Loss ?? double.NaN, "F5"),
+            ["test_accuracy"] = Inv(evaluation?.Accuracy ?? double.NaN, "F5"),
+            ["global_sha256"] = checksum,
+        };
+        if (epsilon is { } spentSoFar)
+        {
+            provisional["epsilon"] = Inv(spentSoFar, "G8");
+        }
+
+        _history.Add(provisional);
         store.Save(
             new RoundCheckpoint
             {
@@ -471,6 +508,7 @@ public sealed partial class RoundRunner(
                 StrategyState = strategy.SaveState(),
                 History = _history,
                 PrivacyLedger = dp?.Ledger.ToJson(),
+                Epsilon = epsilon,
             },
             layout.Entries.Select(e => (e.Name, e.Shape.ToArray(), e.Offset, e.Length)).ToList());
         var checkpointSeconds = Stopwatch.GetElapsedTime(checkpointStarted).TotalSeconds;
@@ -485,7 +523,7 @@ public sealed partial class RoundRunner(
             ["collect_s"] = Inv(collectSeconds, "F3"),
             ["slowest_train_s"] = Inv(slowestTrain, "F3"),
             ["overhead_s"] = Inv(wall - slowestTrain, "F3"),
-            ["aggregate_s"] = Inv(Stopwatch.GetElapsedTime(0, aggregateTicks).TotalSeconds, "F3"),
+            ["aggregate_s"] = Inv(aggregateSeconds, "F3"),
             ["evaluate_s"] = Inv(evaluateSeconds, "F3"),
             ["selected"] = Inv(selected.Count),
             ["results"] = Inv(accepted),
@@ -493,7 +531,7 @@ public sealed partial class RoundRunner(
             ["rejected"] = Inv(rejected),
             ["late"] = Inv(_lateResults - lateBefore),
             ["ok"] = roundOk ? "true" : "false",
-            ["train_loss"] = Inv(clientLosses.Count > 0 ? clientLosses.Sum(c => c.Loss * c.Examples) / Math.Max(1, clientLosses.Sum(c => c.Examples)) : double.NaN, "F5"),
+            ["train_loss"] = Inv(trainLoss, "F5"),
             ["test_loss"] = Inv(evaluation?.Loss ?? double.NaN, "F5"),
             ["test_accuracy"] = Inv(evaluation?.Accuracy ?? double.NaN, "F5"),
             ["down_payload_bytes_per_agent"] = Inv(counts.Count > 0 ? counts.Average(c => c.DownPayload) : 0, "F0"),
@@ -518,18 +556,21 @@ public sealed partial class RoundRunner(
             row.TryAdd("agg_" + key, Inv(value, "G6"));
         }
 
-        if (dp is not null)
+        if (dp is not null && epsilon is { } spent)
         {
-            var epsilon = SpentEpsilon(dp);
-            row["epsilon"] = Inv(epsilon, "G8");
-            LogPrivacySpent(logger, round, epsilon, dp.Options.Delta, dp.Options.EpsilonBudget ?? double.PositiveInfinity);
+            row["epsilon"] = Inv(spent, "G8");
+            LogPrivacySpent(logger, round, spent, dp.Options.Delta, dp.Options.EpsilonBudget ?? double.PositiveInfinity);
         }
 
         _history[^1] = row;
         row["checkpoint_s"] = Inv(checkpointSeconds, "F3");
+        store.CompleteRound(runId, round, row);
+        AppendMetrics(row);
+        metrics.RoundFinished(new RoundFigures(round, roundOk, accepted, rejected, counts.Sum(c => c.UpWire), counts.Sum(c => c.DownWire), aggregateSeconds, wall, epsilon));
+
+        // Last: whoever watches the status sees a completed round only once its row and metrics are recorded.
         status.GlobalChecksum = row["global_sha256"];
         status.CompletedRounds = round;
-        AppendMetrics(row);
         LogRoundDone(logger, round, wall, accepted, failures.Count, evaluation?.Accuracy ?? double.NaN, slowestTrain);
         return global;
     }
@@ -673,8 +714,9 @@ public sealed partial class RoundRunner(
         LogLate(logger, late.Result.Round, late.AgentId);
     }
 
-    private void AppendMetrics(Dictionary<string, string> row) =>
-        MetricsCsv.Append(Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile), row);
+    private string MetricsPath => Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile);
+
+    private void AppendMetrics(Dictionary<string, string> row) => MetricsCsv.Append(MetricsPath, row);
 
     /// <summary>ε spent so far (0 before the first released round).</summary>
     private static double SpentEpsilon(DifferentialPrivacyStrategy dp) => dp.Ledger.Steps == 0 ? 0 : dp.Spent.Epsilon;
@@ -746,6 +788,9 @@ public sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1120, Level = LogLevel.Information, Message = "Round {Round}: {Committed} updates decoded while their uploads streamed in, {Aborted} streams fell back to decoding the completed upload")]
     private static partial void LogStreamingFolds(ILogger logger, int round, int committed, int aborted);
+
+    [LoggerMessage(EventId = 1250, Level = LogLevel.Warning, Message = "{Path} reconciled with the store on resume: {Restored} rows restored from it, {Dropped} rows of rounds it never completed dropped")]
+    private static partial void LogMetricsReconciled(ILogger logger, string path, int restored, int dropped);
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Critical, Message = "The run stopped: {Reason}")]
     private static partial void LogRunFailed(ILogger logger, string reason, Exception exception);

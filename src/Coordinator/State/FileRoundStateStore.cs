@@ -1,20 +1,19 @@
 using System.Text.Json;
-using Federated.Learning.Checkpoints;
 
 namespace Federated.Coordinator.State;
 
 /// <summary>
-/// A directory of checkpoints: <c>round-000003.safetensors</c> holds the global model tensor by tensor (readable
-/// by PyTorch) and the strategy state (<c>strategy.*</c>), with the run's metadata (and, for a differentially private
-/// run, the privacy ledger, key <c>privacy_ledger</c>; older checkpoints simply lack it) in the header; <c>CURRENT</c>
-/// names the latest. Both are written to a temporary name and renamed, so a crash at any point leaves the previous
-/// checkpoint loadable. The two newest checkpoints are kept.
+/// A directory of checkpoint files (see <see cref="CheckpointFile"/>): <c>round-000003.safetensors</c> holds the global
+/// model, the strategy state, the round history and (for a differentially private run) the privacy ledger;
+/// <c>CURRENT</c> names the latest; <c>agents.json</c> the enrolments. Every file is written to a temporary name, synced
+/// and renamed, so a crash at any point leaves the previous state loadable. The two newest checkpoints are kept.
+/// Selected with <c>Coordinator:Store=file</c>; the default is <see cref="SqliteRoundStateStore"/>.
 /// </summary>
 public sealed class FileRoundStateStore(string directory) : IRoundStateStore
 {
     private const string CurrentFile = "CURRENT";
-    private const string StrategyPrefix = "strategy.";
-    private const string PrivacyLedgerKey = "privacy_ledger";
+    private const string AgentsFile = "agents.json";
+    private readonly Lock _agentsGate = new();
 
     /// <summary>The directory.</summary>
     public string Directory { get; } = directory;
@@ -25,49 +24,22 @@ public sealed class FileRoundStateStore(string directory) : IRoundStateStore
         ArgumentNullException.ThrowIfNull(checkpoint);
         ArgumentNullException.ThrowIfNull(layout);
         System.IO.Directory.CreateDirectory(Directory);
-        var tensors = new List<SafeTensor>();
-        foreach (var (name, shape, offset, length) in layout)
-        {
-            tensors.Add(SafeTensor.FromSingles(name, shape, checkpoint.Global.AsSpan((int)offset, (int)length)));
-        }
+        var fileName = CheckpointFile.NameOf(checkpoint.Round);
+        CheckpointFile.Write(Path.Combine(Directory, fileName), checkpoint, layout);
+        WriteDurably(Path.Combine(Directory, CurrentFile), fileName);
+        CheckpointFile.Prune(Directory, keep: 2);
+    }
 
-        foreach (var (name, values) in checkpoint.StrategyState)
-        {
-            tensors.Add(SafeTensor.FromSingles(StrategyPrefix + name, [values.Length], values));
-        }
-
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["run_id"] = checkpoint.RunId,
-            ["round"] = checkpoint.Round.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["model"] = checkpoint.Model,
-            ["layout"] = checkpoint.LayoutFingerprint,
-            ["strategy"] = checkpoint.Strategy,
-            ["history"] = JsonSerializer.Serialize(checkpoint.History),
-            ["tensors"] = string.Join(',', layout.Select(l => l.Name)),
-        };
-        if (checkpoint.PrivacyLedger is { } ledger)
-        {
-            metadata[PrivacyLedgerKey] = ledger;
-        }
-
-        var fileName = $"round-{checkpoint.Round:D6}.safetensors";
-        SafeTensorsFile.Write(Path.Combine(Directory, fileName), tensors, metadata);
-
-        var current = Path.Combine(Directory, CurrentFile);
-        var temp = current + ".tmp";
-        File.WriteAllText(temp, fileName);
-        File.Move(temp, current, overwrite: true);
-
-        foreach (var old in System.IO.Directory.EnumerateFiles(Directory, "round-*.safetensors").Order(StringComparer.Ordinal).SkipLast(2))
-        {
-            File.Delete(old);
-        }
+    /// <inheritdoc />
+    /// <remarks>The file store keeps the complete row in the next checkpoint's history (and rounds.csv); nothing to do here.</remarks>
+    public void CompleteRound(string runId, int round, IReadOnlyDictionary<string, string> metrics)
+    {
     }
 
     /// <inheritdoc />
     public RoundCheckpoint? TryLoad()
     {
+        CheckpointFile.DeleteTemporaryFiles(Directory);
         var current = Path.Combine(Directory, CurrentFile);
         if (!File.Exists(current))
         {
@@ -80,50 +52,53 @@ public sealed class FileRoundStateStore(string directory) : IRoundStateStore
             throw new InvalidDataException($"'{current}' names '{fileName}', which is not a checkpoint file.");
         }
 
-        var path = Path.Combine(Directory, fileName);
-        var content = SafeTensorsFile.Read(path);
-        string Meta(string key) => content.Metadata.TryGetValue(key, out var value)
-            ? value
-            : throw new InvalidDataException($"Checkpoint '{path}' lacks the '{key}' metadata.");
+        return CheckpointFile.Read(Path.Combine(Directory, fileName));
+    }
 
-        var names = Meta("tensors").Split(',', StringSplitOptions.RemoveEmptyEntries);
-        var global = new List<float>();
-        foreach (var name in names)
+    /// <inheritdoc />
+    public void SaveAgent(AgentEnrolment enrolment)
+    {
+        ArgumentNullException.ThrowIfNull(enrolment);
+        lock (_agentsGate)
         {
-            if (!content.TryGet(name, out var tensor))
-            {
-                throw new InvalidDataException($"Checkpoint '{path}' lacks the model tensor '{name}'.");
-            }
+            var agents = LoadAgents().ToDictionary(a => a.AgentId, StringComparer.Ordinal);
+            agents[enrolment.AgentId] = enrolment;
+            System.IO.Directory.CreateDirectory(Directory);
+            WriteDurably(Path.Combine(Directory, AgentsFile), JsonSerializer.Serialize(agents.Values.OrderBy(a => a.AgentId, StringComparer.Ordinal)));
+        }
+    }
 
-            global.AddRange(tensor.ToSingles());
+    /// <inheritdoc />
+    public IReadOnlyList<AgentEnrolment> LoadAgents()
+    {
+        var path = Path.Combine(Directory, AgentsFile);
+        if (!File.Exists(path))
+        {
+            return [];
         }
 
-        var strategyState = content.Tensors
-            .Where(t => t.Name.StartsWith(StrategyPrefix, StringComparison.Ordinal))
-            .ToDictionary(t => t.Name[StrategyPrefix.Length..], t => t.ToSingles(), StringComparer.Ordinal);
-        List<Dictionary<string, string>> history;
         try
         {
-            history = JsonSerializer.Deserialize<List<Dictionary<string, string>>>(Meta("history")) ?? [];
+            return JsonSerializer.Deserialize<List<AgentEnrolment>>(File.ReadAllText(path)) ?? [];
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"Checkpoint '{path}' has unreadable round history: {e.Message}", e);
+            throw new InvalidDataException($"'{path}' is unreadable: {e.Message}", e);
+        }
+    }
+
+    private static void WriteDurably(string path, string text)
+    {
+        var temp = path + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.Write(text);
+            writer.Flush();
+            stream.Flush(flushToDisk: true);
         }
 
-        return new RoundCheckpoint
-        {
-            RunId = Meta("run_id"),
-            Round = int.TryParse(Meta("round"), System.Globalization.CultureInfo.InvariantCulture, out var round) && round >= 0
-                ? round
-                : throw new InvalidDataException($"Checkpoint '{path}' has an invalid round number."),
-            Model = Meta("model"),
-            LayoutFingerprint = Meta("layout"),
-            Global = global.ToArray(),
-            Strategy = Meta("strategy"),
-            StrategyState = strategyState,
-            History = history,
-            PrivacyLedger = content.Metadata.GetValueOrDefault(PrivacyLedgerKey),
-        };
+        File.Move(temp, path, overwrite: true);
+        CheckpointFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 }

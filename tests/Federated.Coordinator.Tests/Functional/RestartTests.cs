@@ -48,12 +48,19 @@ public sealed class RestartTests : IDisposable
         return host;
     }
 
-    [Fact]
-    public async Task Restart_AgentsReconnect_RunResumesAtNextRoundWithTheSameGlobalModel()
+    [Theory]
+    [InlineData("sqlite")] // the default store
+    [InlineData("file")]
+    public async Task Restart_AgentsReconnect_RunResumesAtNextRoundWithTheSameGlobalModel(string store)
     {
         var port = FreePort();
         var state = Path.Combine(_root, "coordinator");
         var settings = TestCoordinator.Settings(state, rounds: 1);
+        if (store == "file")
+        {
+            settings["Coordinator:Store"] = "file";
+        }
+
         settings["Coordinator:InputShape:1"] = "28";
         settings["Coordinator:InputShape:2"] = "28";
         var agentLogs = new LogSink("agents");
@@ -85,6 +92,7 @@ public sealed class RestartTests : IDisposable
         var rows = File.ReadAllLines(Path.Combine(state, "rounds.csv"));
         Assert.Equal(3, rows.Length); // header, round 1, round 2
         Assert.StartsWith("2,", rows[2], StringComparison.Ordinal);
+        Assert.Equal(store == "sqlite", File.Exists(Path.Combine(state, "coordinator.db")));
         Assert.Empty(second.Logs.Errors);
         await agent0.StopAsync();
         await agent1.StopAsync();
@@ -108,10 +116,13 @@ public sealed class RestartTests : IDisposable
         var first = await TestCoordinator.StartAsync(settings, port);
         using var agent0 = StartAgent($"http://127.0.0.1:{port}", 0, agentLogs);
         using var agent1 = StartAgent($"http://127.0.0.1:{port}", 1, agentLogs);
+        string epsilonBefore;
         try
         {
             await TestCoordinator.WaitUntilAsync(() => first.Status.Finished, TimeSpan.FromSeconds(120), "round 1 with real agents");
             Assert.Empty(first.Logs.Errors);
+            var before = File.ReadAllLines(Path.Combine(state, "rounds.csv"));
+            epsilonBefore = before[1].Split(',')[Array.IndexOf(before[0].Split(','), "epsilon")];
         }
         finally
         {
@@ -128,6 +139,19 @@ public sealed class RestartTests : IDisposable
         double Epsilon(int round) => double.Parse(Cell(round, "epsilon"), System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal(3, lines.Length);
         Assert.True(second.Logs.Contains("1 rounds charged so far"), string.Join("\n", second.Logs.Entries.Select(e => e.Message)));
+
+        // ε after the restart is ε before it: the restored ledger gives the same figure, and the database's rows agree.
+        var restored = double.Parse(epsilonBefore, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(second.Logs.Contains(FormattableString.Invariant($"1 rounds charged so far, ε = {restored:G6}")), string.Join("\n", second.Logs.Entries.Select(e => e.Message)));
+        Assert.Equal(epsilonBefore, Cell(1, "epsilon"));
+        using (var database = new Coordinator.State.SqliteRoundStateStore(state, Path.Combine(state, "coordinator.db")))
+        {
+            var rows = database.Rounds(second.Status.RunId);
+            Assert.Equal([1, 2], rows.Select(r => r.Round));
+            Assert.Equal(Epsilon(1), rows[0].Epsilon!.Value, 6);
+            Assert.Equal(Epsilon(2), rows[1].Epsilon!.Value, 6);
+        }
+
         Assert.Equal(Learning.Privacy.RdpAccountant.Epsilon(1, 1.5, 1, 1e-5).Epsilon, Epsilon(1), 6);
         Assert.Equal(Learning.Privacy.RdpAccountant.Epsilon(1, 1.5, 2, 1e-5).Epsilon, Epsilon(2), 6);
         foreach (var round in new[] { 1, 2 })

@@ -31,6 +31,8 @@ internal sealed class TestCoordinator : IAsyncDisposable
 
     public RunStatus Status => _app.Services.GetRequiredService<RunStatus>();
 
+    public IServiceProvider Services => _app.Services;
+
 
     /// <summary>Default settings: 8×8 grey inputs, 4 classes, MLP, FedAvg, SGD, synthetic evaluation.</summary>
     public static Dictionary<string, string?> Settings(string stateDirectory, int rounds = 2) => new()
