@@ -27,6 +27,12 @@ public sealed class AgentRecord
     /// <summary>The open session, if any.</summary>
     public AgentConnection? Connection { get; internal set; }
 
+    /// <summary>The agent's verified Ed25519 public key (32 raw bytes); null for a keyless agent (open enrolment).</summary>
+    public byte[]? PublicKey { get; internal set; }
+
+    /// <summary>True once the agent was revoked: it has no token and may not enrol or open a session again.</summary>
+    public bool Revoked { get; internal set; }
+
     /// <summary>When the agent was last heard from (<see cref="TimeProvider.GetTimestamp"/> units).</summary>
     public long LastSeen { get; internal set; }
 
@@ -77,24 +83,72 @@ public sealed class AgentRegistry(TimeProvider time)
     /// <summary>Raised after a session opens or closes.</summary>
     public event Action<string, AgentEventKind>? Changed;
 
-    /// <summary>Enrols (or re-enrols) an agent and issues a fresh session token.</summary>
-    public AgentRecord Enroll(string? requestedId, Capabilities capabilities)
+    /// <summary>
+    /// Enrols (or re-enrols) an agent and issues a fresh session token. An id, once enrolled with a key, stays with that
+    /// key: a later enrolment with another key (or none) is refused, as is any enrolment of a revoked agent.
+    /// </summary>
+    /// <returns>The record, or null when the id is held by another key or was revoked.</returns>
+    public AgentRecord? Enroll(string? requestedId, Capabilities capabilities, byte[]? publicKey = null)
     {
         var id = string.IsNullOrWhiteSpace(requestedId) ? $"agent-{Guid.NewGuid():N}"[..18] : requestedId.Trim();
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-        var record = _agents.AddOrUpdate(
-            id,
-            _ => new AgentRecord(id, token, capabilities) { LastSeen = time.GetTimestamp() },
-            (_, existing) =>
+        var record = _agents.GetOrAdd(id, _ => new AgentRecord(id, "", capabilities));
+        lock (record)
+        {
+            if (record.Revoked || (record.PublicKey is { } pinned && (publicKey is null || !CryptographicOperations.FixedTimeEquals(pinned, publicKey))))
             {
-                _byToken.TryRemove(existing.Token, out string? _);
-                existing.Token = token;
-                existing.Capabilities = capabilities;
-                existing.LastSeen = time.GetTimestamp();
-                return existing;
-            });
-        _byToken[token] = id;
+                return null;
+            }
+
+            if (record.Token.Length > 0)
+            {
+                _byToken.TryRemove(record.Token, out string? _);
+            }
+
+            record.Token = token;
+            record.Capabilities = capabilities;
+            record.LastSeen = time.GetTimestamp();
+            record.PublicKey ??= publicKey;
+            _byToken[token] = id;
+        }
+
         return record;
+    }
+
+    /// <summary>
+    /// Revokes agent <paramref name="id"/>: its session token stops working, its open session is closed and it may not
+    /// enrol again.
+    /// </summary>
+    /// <returns>False when the agent is unknown or already revoked.</returns>
+    public bool Revoke(string id)
+    {
+        if (Find(id) is not { } agent)
+        {
+            return false;
+        }
+
+        AgentConnection? connection;
+        lock (agent)
+        {
+            if (agent.Revoked)
+            {
+                return false;
+            }
+
+            agent.Revoked = true;
+            _byToken.TryRemove(agent.Token, out string? _);
+            agent.Token = "";
+            agent.Held.Clear();
+            connection = agent.Connection;
+        }
+
+        if (connection is not null)
+        {
+            connection.Outbox.Writer.TryComplete();
+            connection.Closed.Cancel();
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -146,6 +200,12 @@ public sealed class AgentRegistry(TimeProvider time)
             }
 
             agent.LastSeen = time.GetTimestamp();
+            if (agent.Revoked)
+            {
+                // Revoked between the session's checks and now: the session closes at once.
+                connection.Outbox.Writer.TryComplete();
+                connection.Closed.Cancel();
+            }
         }
 
         if (previous is not null)

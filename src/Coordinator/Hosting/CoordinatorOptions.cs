@@ -136,6 +136,9 @@ public sealed class CoordinatorOptions
     public CompressionSettings Compression { get; set; } = new();
     /// <summary>Client-level differential privacy (DP-FedAvg with Poisson sampling and an RDP accountant); off by default.</summary>
     public PrivacySettings Privacy { get; set; } = new();
+
+    /// <summary>Agent identity (keys, tokens, revocation), TLS, health and reflection, and the service's limits.</summary>
+    public SecuritySettings Security { get; set; } = new();
 }
 
 /// <summary>
