@@ -63,15 +63,16 @@ internal sealed class TestCoordinator : IAsyncDisposable
         ["Coordinator:Security:Plaintext"] = "loopback",
     };
 
-    public static async Task<TestCoordinator> StartAsync(IDictionary<string, string?> settings, int port = 0, Action<IServiceCollection>? services = null)
+    /// <summary>Starts the coordinator; it listens with TLS when a certificate is configured, unless <paramref name="https"/> says otherwise.</summary>
+    public static async Task<TestCoordinator> StartAsync(IDictionary<string, string?> settings, int port = 0, Action<IServiceCollection>? services = null, bool? https = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing", ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddInMemoryCollection(settings);
-        var tls = settings.TryGetValue("Coordinator:Security:Tls:CertificatePath", out var certificate) && !string.IsNullOrEmpty(certificate);
+        var tls = https ?? (settings.TryGetValue("Coordinator:Security:Tls:CertificatePath", out var certificate) && !string.IsNullOrEmpty(certificate));
         builder.WebHost.ConfigureKestrel(k =>
         {
-            Security.CoordinatorKestrel.Configure(k, builder.Configuration);
+            Federated.Coordinator.Security.CoordinatorKestrel.Configure(k, builder.Configuration);
             k.Listen(IPAddress.Loopback, port, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
