@@ -1,7 +1,12 @@
 using Federated.Coordinator.Hosting;
+using Federated.Coordinator.Security;
 using Federated.Learning.Runtime;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+
+if (args.Length > 0 && args[0] == "agents")
+{
+    return AgentsCommand.Run(args[1..], Console.Out, Console.Error);
+}
 
 if (args.Any(a => a is "--help" or "-h" or "-?"))
 {
@@ -24,12 +29,7 @@ try
         builder.WebHost.UseUrls($"{(string.IsNullOrEmpty(urls) ? "http://localhost:5000" : urls)};{metricsUrl}");
     }
 
-    builder.WebHost.ConfigureKestrel(kestrel =>
-    {
-        kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = listen.IPEndPoint?.Port == metricsPort ? HttpProtocols.Http1 : HttpProtocols.Http2);
-        kestrel.Limits.Http2.InitialConnectionWindowSize = settings.GetValue("Http2ConnectionWindowBytes", 16 * 1024 * 1024);
-        kestrel.Limits.Http2.InitialStreamWindowSize = settings.GetValue("Http2StreamWindowBytes", 16 * 1024 * 1024);
-    });
+    builder.WebHost.ConfigureKestrel(kestrel => CoordinatorKestrel.Configure(kestrel, builder.Configuration, metricsPort));
     builder.Services.AddFederatedCoordinator(builder.Configuration);
     var app = builder.Build();
 
@@ -38,6 +38,7 @@ try
     _ = app.Services.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
     _ = app.Services.GetRequiredService<Federated.Coordinator.Rounds.ServerModel>();
     _ = app.Services.GetRequiredService<Federated.Coordinator.State.IRoundStateStore>();
+    _ = app.Services.GetRequiredService<AgentKeyStore>().Current;
     app.MapFederatedCoordinator();
     await app.RunAsync().ConfigureAwait(false);
     return Environment.ExitCode;
@@ -47,7 +48,7 @@ catch (OptionsValidationException e)
     Console.Error.WriteLine($"federated-coordinator: invalid settings: {string.Join(" ", e.Failures)}");
     return 2;
 }
-catch (Exception e) when (e is InvalidDataException or DirectoryNotFoundException or FileNotFoundException or InvalidOperationException or ArgumentException or IOException)
+catch (Exception e) when (e is InvalidDataException or DirectoryNotFoundException or FileNotFoundException or InvalidOperationException or ArgumentException or IOException or System.Security.Cryptography.CryptographicException)
 {
     Console.Error.WriteLine($"federated-coordinator: {e.Message}");
     return 2;

@@ -4,11 +4,48 @@ namespace Federated.Coordinator.Tests;
 
 public sealed class OptionsValidatorTests
 {
-    private static IEnumerable<string> Errors(CoordinatorOptions options) =>
-        new CoordinatorOptionsValidator().Validate(null, options).Failures ?? [];
+    // Plaintext from loopback keeps the certificate rule out of the tests of other rules (SecurityTests below cover it).
+    private static IEnumerable<string> Errors(CoordinatorOptions options)
+    {
+        options.Security.Plaintext = "loopback";
+        return new CoordinatorOptionsValidator().Validate(null, options).Failures ?? [];
+    }
 
     [Fact]
     public void Defaults_AreValid() => Assert.Empty(Errors(new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" } }));
+
+    [Fact]
+    public void Security_DefaultsWithoutCertificate_NameTheCertificateKey()
+    {
+        var errors = new CoordinatorOptionsValidator().Validate(null, new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" } }).Failures ?? [];
+
+        var error = Assert.Single(errors);
+        Assert.Contains("Coordinator:Security:Tls:CertificatePath is required", error, StringComparison.Ordinal);
+        Assert.Contains("Coordinator:Security:Plaintext", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Mode", "Coordinator:Security:Mode must be keys")]
+    [InlineData("Plaintext", "Coordinator:Security:Plaintext must be refuse, loopback or allow")]
+    [InlineData("Certificate", "Coordinator:Security:Tls:CertificatePath '/nonexistent/cert.pem' does not exist")]
+    [InlineData("Rate", "Coordinator:Security:EnrolmentsPerMinute must be 0")]
+    [InlineData("Streams", "Coordinator:Security:MaxConcurrentStreams must be between 1 and 100000")]
+    public void Security_BadSetting_IsNamed(string what, string expected)
+    {
+        var options = new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, Security = { Plaintext = "loopback" } };
+        switch (what)
+        {
+            case "Mode": options.Security.Mode = "trusting"; break;
+            case "Plaintext": options.Security.Plaintext = "sometimes"; break;
+            case "Certificate": options.Security.Tls.CertificatePath = "/nonexistent/cert.pem"; break;
+            case "Rate": options.Security.EnrolmentsPerMinute = -1; break;
+            default: options.Security.MaxConcurrentStreams = 0; break;
+        }
+
+        var errors = new CoordinatorOptionsValidator().Validate(null, options).Failures ?? [];
+
+        Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
+    }
 
     [Fact]
     public void Population_Unknown_IsNamed()
@@ -66,8 +103,11 @@ public sealed class PrivacyOptionsValidatorTests
         return options;
     }
 
-    private static List<string> Errors(CoordinatorOptions options) =>
-        [.. new CoordinatorOptionsValidator().Validate(null, options).Failures ?? []];
+    private static List<string> Errors(CoordinatorOptions options)
+    {
+        options.Security.Plaintext = "loopback";
+        return [.. new CoordinatorOptionsValidator().Validate(null, options).Failures ?? []];
+    }
 
     [Fact]
     public void Privacy_ValidSettings_AreAccepted()

@@ -39,6 +39,12 @@ public static class FederationPlan
             ["Coordinator:Evaluation:Normalization"] = scenario.Data.Normalization,
             ["Coordinator:FederatedEvaluation:Fraction"] = Inv(scenario.FederatedEvaluationFraction),
             ["Coordinator:Deterministic"] = scenario.Deterministic ? "true" : "false",
+            // Every agent runs on this machine and talks to 127.0.0.1: plaintext from loopback only, and open enrolment
+            // (each agent still creates its Ed25519 key and signs its enrolment and session challenges). No rate
+            // limit: a virtual federation enrols its sampled agents every round.
+            ["Coordinator:Security:Mode"] = "open",
+            ["Coordinator:Security:Plaintext"] = "loopback",
+            ["Coordinator:Security:EnrolmentsPerMinute"] = "0",
         };
         if (scenario.Mode == "virtual")
         {

@@ -111,4 +111,10 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2060, Level = LogLevel.Warning, Message = "Task {TaskId} of round {Round} dropped on purpose (simulated dropout)")]
     public static partial void SimulatedDropout(ILogger logger, string taskId, int round);
+
+    [LoggerMessage(EventId = 2080, Level = LogLevel.Information, Message = "Agent {AgentId} identity: Ed25519 public key {PublicKey} ({Path}, {How}); an administrator registers it with 'federated-coordinator agents register {AgentId} {PublicKey}'")]
+    public static partial void Identity(ILogger logger, string agentId, string publicKey, string path, string how);
+
+    [LoggerMessage(EventId = 2081, Level = LogLevel.Warning, Message = "The coordinator does not issue challenges (an older coordinator): enrolling without a key")]
+    public static partial void KeylessEnrolment(ILogger logger);
 }

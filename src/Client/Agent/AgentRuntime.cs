@@ -8,8 +8,11 @@ using Federated.Protocol.V1;
 namespace Federated.Client.Agent;
 
 /// <summary>What outlives a session: identity, persisted state, local data and model, capabilities.</summary>
-internal sealed class AgentRuntime(ClientOptions options, string agentId, AgentState state, AgentStateStore store, LocalTrainingService training, Capabilities capabilities, TorchThread torch, AttackStage attack, IColludingChannel colluding)
+internal sealed class AgentRuntime(ClientOptions options, string agentId, AgentState state, AgentStateStore store, LocalTrainingService training, Capabilities capabilities, TorchThread torch, AttackStage attack, IColludingChannel colluding, Learning.SecureAggregation.AgentIdentity identity)
 {
+    /// <summary>The agent's Ed25519 identity key (signs enrolment and session challenges).</summary>
+    public Learning.SecureAggregation.AgentIdentity Identity { get; } = identity;
+
     /// <summary>The malicious stage (<see cref="AttackStage.Honest"/> unless <c>Client:Attack</c> is set).</summary>
     public AttackStage Attack { get; } = attack;
 

@@ -5,6 +5,7 @@ using Federated.Client.Transfers;
 using Federated.Client.Training;
 using Federated.Learning.Weights;
 using Federated.Protocol;
+using Federated.Protocol.Identity;
 using Federated.Protocol.Transfers;
 using Federated.Protocol.V1;
 using Grpc.Core;
@@ -37,6 +38,7 @@ internal sealed class AgentSession : IDisposable
     private readonly int _chunkBytes;
     private readonly TransferClient _transfers;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly Challenge? _sessionChallenge;
     private IClientStreamWriter<AgentMessage>? _requests;
     private volatile string? _currentTaskId;
 
@@ -47,6 +49,7 @@ internal sealed class AgentSession : IDisposable
         _time = time;
         _logger = logger;
         _headers = new Metadata { { "authorization", $"Bearer {enrollment.SessionToken}" } };
+        _sessionChallenge = enrollment.SessionChallenge;
         _heartbeat = TimeSpan.FromSeconds(enrollment.HeartbeatSeconds > 0 && double.IsFinite(enrollment.HeartbeatSeconds) ? Math.Clamp(enrollment.HeartbeatSeconds, 0.05, 3600) : 5);
         _chunkBytes = enrollment.ChunkBytes >= 1024 ? enrollment.ChunkBytes : PayloadCodec.DefaultChunkBytes;
         _transfers = new TransferClient(client, _headers, runtime.Options.MaxTransferRetries, time, logger);
@@ -59,10 +62,7 @@ internal sealed class AgentSession : IDisposable
         var token = cts.Token;
         using var call = _client.Session(_headers, cancellationToken: token);
         _requests = call.RequestStream;
-        await SendAsync(new AgentMessage
-        {
-            Hello = new Hello { AgentId = _runtime.AgentId, ProtocolVersion = ProtocolVersion.Current, Capabilities = _runtime.Capabilities },
-        }, token);
+        await SendAsync(new AgentMessage { Hello = SignedHello() }, token);
 
         var tasks = Channel.CreateUnbounded<CoordinatorMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var reader = ReadLoopAsync(call.ResponseStream, tasks.Writer, token);
@@ -95,6 +95,20 @@ internal sealed class AgentSession : IDisposable
     }
 
     public void Dispose() => _writeLock.Dispose();
+
+    /// <summary>The Hello, signed over the session challenge when the coordinator issued one (an agent enrolled by key).</summary>
+    private Hello SignedHello()
+    {
+        var hello = new Hello { AgentId = _runtime.AgentId, ProtocolVersion = ProtocolVersion.Current, Capabilities = _runtime.Capabilities };
+        if (_sessionChallenge is { } challenge)
+        {
+            var payload = ChallengeSigning.Payload(ChallengeSigning.SessionPurpose, challenge.CoordinatorId, _runtime.AgentId, challenge.Nonce.Span, challenge.ExpiresUnixMs, _runtime.Identity.PublicKey);
+            hello.ChallengeNonce = challenge.Nonce;
+            hello.Signature = Google.Protobuf.ByteString.CopyFrom(_runtime.Identity.Sign(payload));
+        }
+
+        return hello;
+    }
 
     private async Task SendAsync(AgentMessage message, CancellationToken cancellationToken)
     {

@@ -6,7 +6,9 @@ using Federated.Client.Training;
 using Federated.Client.Transfers;
 using Federated.Learning.Runtime;
 using Federated.Protocol;
+using Federated.Protocol.Identity;
 using Federated.Protocol.V1;
+using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Options;
@@ -56,6 +58,7 @@ public sealed class AgentWorker(
             return;
         }
 
+        using (runtime.Identity)
         using (runtime.Training)
         {
             try
@@ -98,6 +101,23 @@ public sealed class AgentWorker(
         }
 
         AgentLog.Starting(logger, agentId, compute.Description);
+        var keyPath = Path.Combine(store.Directory, o.IdentityKeyFile);
+        var (identity, created) = IdentityKeyFile.LoadOrCreate(keyPath);
+        try
+        {
+            var publicKey = Convert.ToBase64String(identity.PublicKey);
+            AgentLog.Identity(logger, agentId, publicKey, keyPath, created ? "created" : "loaded");
+            return Initialize(o, compute, state, agentId, identity);
+        }
+        catch
+        {
+            identity.Dispose();
+            throw;
+        }
+    }
+
+    private AgentRuntime Initialize(ClientOptions o, ComputeContext compute, AgentState state, string agentId, Learning.SecureAggregation.AgentIdentity identity)
+    {
         var attack = new AttackStage(o.Attack, agentId);
         if (attack.IsAttacker)
         {
@@ -135,7 +155,7 @@ public sealed class AgentWorker(
                 },
             };
             var training = new LocalTrainingService(data, compute, store, state, logger, time, attack);
-            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch, attack, colluding);
+            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch, attack, colluding, identity);
         }
         catch
         {
@@ -150,14 +170,14 @@ public sealed class AgentWorker(
         var address = o.CoordinatorAddress!;
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
+            HttpHandler = ClientTls.Apply(new SocketsHttpHandler
             {
                 ConnectTimeout = TimeSpan.FromSeconds(10),
                 KeepAlivePingDelay = TimeSpan.FromSeconds(20),
                 KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
                 KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
                 EnableMultipleHttp2Connections = true,
-            },
+            }, o.Tls),
             DisposeHttpClient = true,
             MaxReceiveMessageSize = 64 * 1024 * 1024,
         });
@@ -167,19 +187,13 @@ public sealed class AgentWorker(
         {
             stoppingToken.ThrowIfCancellationRequested();
             string reason;
+            var enrolled = false;
             try
             {
                 AgentLog.Connecting(logger, address, runtime.AgentId, ProtocolVersion.Current);
-                var reply = await client.EnrollAsync(
-                    new EnrollRequest
-                    {
-                        ProtocolVersion = ProtocolVersion.Current,
-                        AgentId = runtime.AgentId,
-                        EnrollmentKey = o.EnrollmentKey ?? string.Empty,
-                        Capabilities = runtime.Capabilities,
-                    },
-                    deadline: time.GetUtcNow().UtcDateTime.AddSeconds(30),
-                    cancellationToken: stoppingToken);
+                var request = await EnrolRequestAsync(client, runtime, stoppingToken);
+                var reply = await client.EnrollAsync(request, deadline: time.GetUtcNow().UtcDateTime.AddSeconds(30), cancellationToken: stoppingToken);
+                enrolled = true;
                 AdoptAgentId(runtime, reply.AgentId);
                 AgentLog.Enrolled(logger, runtime.AgentId, reply.RunId, reply.HeartbeatSeconds, reply.ChunkBytes);
                 backoff.Reset();
@@ -192,8 +206,10 @@ public sealed class AgentWorker(
 
                 reason = "the coordinator closed the session";
             }
-            catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.PermissionDenied)
+            catch (RpcException e) when (e.StatusCode is StatusCode.FailedPrecondition or StatusCode.PermissionDenied || (e.StatusCode == StatusCode.Unauthenticated && !enrolled))
             {
+                // Wrong protocol, a revoked agent, or an enrolment the coordinator does not accept (unknown key, used
+                // token, TLS required): retrying cannot help.
                 AgentLog.EnrollRefused(logger, e.StatusCode, e.Status.Detail);
                 Stop(2);
                 return;
@@ -207,6 +223,43 @@ public sealed class AgentWorker(
             AgentLog.Reconnecting(logger, reason, delay.TotalSeconds, backoff.Attempt);
             await Task.Delay(delay, time, stoppingToken);
         }
+    }
+
+    /// <summary>
+    /// The enrolment: the agent's public key and its signature of a fresh challenge (and the one-time token, if any).
+    /// A coordinator that predates challenges (GetChallenge unimplemented) gets a keyless enrolment.
+    /// </summary>
+    private async Task<EnrollRequest> EnrolRequestAsync(Protocol.V1.Coordinator.CoordinatorClient client, AgentRuntime runtime, CancellationToken cancellationToken)
+    {
+        var o = runtime.Options;
+        var request = new EnrollRequest
+        {
+            ProtocolVersion = ProtocolVersion.Current,
+            AgentId = runtime.AgentId,
+            EnrollmentKey = o.EnrollmentKey ?? string.Empty,
+            Capabilities = runtime.Capabilities,
+        };
+        Challenge challenge;
+        try
+        {
+            challenge = await client.GetChallengeAsync(
+                new ChallengeRequest { ProtocolVersion = ProtocolVersion.Current, AgentId = runtime.AgentId },
+                deadline: time.GetUtcNow().UtcDateTime.AddSeconds(30),
+                cancellationToken: cancellationToken);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+        {
+            AgentLog.KeylessEnrolment(logger);
+            return request;
+        }
+
+        var key = runtime.Identity.PublicKey;
+        var payload = ChallengeSigning.Payload(ChallengeSigning.EnrolPurpose, challenge.CoordinatorId, runtime.AgentId, challenge.Nonce.Span, challenge.ExpiresUnixMs, key);
+        request.PublicKey = ByteString.CopyFrom(key);
+        request.ChallengeNonce = challenge.Nonce;
+        request.Signature = ByteString.CopyFrom(runtime.Identity.Sign(payload));
+        request.EnrolmentToken = o.EnrolmentToken ?? string.Empty;
+        return request;
     }
 
     private void AdoptAgentId(AgentRuntime runtime, string assigned)

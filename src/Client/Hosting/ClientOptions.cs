@@ -20,6 +20,18 @@ public sealed class ClientOptions : IValidatableObject
     /// <summary>The coordinator's enrolment secret (empty when enrolment is open).</summary>
     public string? EnrollmentKey { get; set; }
 
+    /// <summary>
+    /// A one-time enrolment token an administrator issued (<c>federated-coordinator agents token</c>): the first
+    /// enrolment registers this agent's key; later ones need only the key. Empty when the key is pre-registered.
+    /// </summary>
+    public string? EnrolmentToken { get; set; }
+
+    /// <summary>The agent's Ed25519 private key file, relative to <see cref="StateDirectory"/>; created on the first start (mode 0600 on Unix).</summary>
+    public string IdentityKeyFile { get; set; } = "identity.key";
+
+    /// <summary>TLS to the coordinator (an https address): the CA to trust and this agent's certificate for mutual TLS.</summary>
+    public ClientTlsOptions Tls { get; set; } = new();
+
     /// <summary><c>auto</c>, <c>cpu</c> or <c>cuda</c>.</summary>
     public string Device { get; set; } = "auto";
 
@@ -106,6 +118,36 @@ public sealed class ClientOptions : IValidatableObject
             errors.Add($"Client:ReconnectMaxSeconds ({ReconnectMaxSeconds}) must be at least Client:ReconnectMinSeconds ({ReconnectMinSeconds}).");
         }
 
+        if (string.IsNullOrWhiteSpace(IdentityKeyFile))
+        {
+            errors.Add("Client:IdentityKeyFile must name a file (default identity.key in the state directory).");
+        }
+
+        if (Tls is null)
+        {
+            errors.Add("Client:Tls must be a section.");
+        }
+        else
+        {
+            foreach (var (key, path) in new[] { ("CaCertificatePath", Tls.CaCertificatePath), ("CertificatePath", Tls.CertificatePath), ("KeyPath", Tls.KeyPath) })
+            {
+                if (!string.IsNullOrWhiteSpace(path) && !File.Exists(path))
+                {
+                    errors.Add($"Client:Tls:{key} '{path}' does not exist.");
+                }
+            }
+
+            if (!string.IsNullOrWhiteSpace(Tls.KeyPath) && string.IsNullOrWhiteSpace(Tls.CertificatePath))
+            {
+                errors.Add("Client:Tls:KeyPath needs Client:Tls:CertificatePath.");
+            }
+
+            if ((!string.IsNullOrWhiteSpace(Tls.CaCertificatePath) || !string.IsNullOrWhiteSpace(Tls.CertificatePath)) && CoordinatorAddress is { Scheme: "http" })
+            {
+                errors.Add("Client:Tls needs an https Client:CoordinatorAddress.");
+            }
+        }
+
         if (MaxTransferRetries is < 0 or > 1000)
         {
             errors.Add($"Client:MaxTransferRetries must be between 0 and 1000, not {MaxTransferRetries}.");
@@ -149,6 +191,19 @@ public sealed class ClientOptions : IValidatableObject
             return false;
         }
     }
+}
+
+/// <summary>TLS to the coordinator (the <c>Client:Tls</c> section).</summary>
+public sealed class ClientTlsOptions
+{
+    /// <summary>A PEM file of CA certificates to trust for the coordinator's certificate (instead of the system's); empty = the system's.</summary>
+    public string? CaCertificatePath { get; set; }
+
+    /// <summary>Mutual TLS: this agent's certificate (PEM, with <see cref="KeyPath"/> or the key inside; or .pfx).</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The PEM private key of <see cref="CertificatePath"/>.</summary>
+    public string? KeyPath { get; set; }
 }
 
 /// <summary>The <c>Client:Data</c> section: which data the agent trains on and which share of it is its own.</summary>

@@ -30,7 +30,12 @@ public static class OptionsHelp
         [
             new("Client:CoordinatorAddress", o.CoordinatorAddress?.OriginalString ?? "", "The coordinator's gRPC address (http or https)."),
             new("Client:AgentId", "(generated)", "This agent's id; when empty one is generated once and kept in the state directory, so restarts re-enrol as the same agent."),
-            new("Client:EnrollmentKey", "(empty)", "The enrolment secret the coordinator was configured with (empty when enrolment is open)."),
+            new("Client:EnrollmentKey", "(empty)", "The shared enrolment secret the coordinator was configured with (empty when it has none)."),
+            new("Client:EnrolmentToken", "(empty)", "A one-time enrolment token from 'federated-coordinator agents token': the first enrolment registers this agent's key. Not needed when the key is registered."),
+            new("Client:IdentityKeyFile", o.IdentityKeyFile, "The agent's Ed25519 private key, relative to the state directory; created on the first start (mode 0600). The agent logs its public key at start, for 'federated-coordinator agents register'."),
+            new("Client:Tls:CaCertificatePath", "(system roots)", "PEM CA certificates to trust for the coordinator's TLS certificate (https addresses)."),
+            new("Client:Tls:CertificatePath", "(none)", "Mutual TLS: this agent's client certificate (PEM with KeyPath, or .pfx)."),
+            new("Client:Tls:KeyPath", "(none)", "Mutual TLS: the PEM private key of the client certificate."),
             new("Client:Device", o.Device, "auto, cpu or cuda."),
             new("Client:Threads", o.Threads.ToString(ci), "libtorch intra-op threads; 0 = libtorch default (one per core). Several agents sharing one machine should use 1 (the launcher passes 1)."),
             new("Client:StateDirectory", o.StateDirectory, "Where the agent keeps state.json (id, last round), its local model and its strategy state (crash-safe, atomic writes)."),

@@ -33,6 +33,12 @@ public sealed class AgentRecord
     /// <summary>The open session, if any.</summary>
     public AgentConnection? Connection { get; internal set; }
 
+    /// <summary>The agent's verified Ed25519 public key (32 raw bytes); null for a keyless agent (open enrolment).</summary>
+    public byte[]? PublicKey { get; internal set; }
+
+    /// <summary>True once the agent was revoked: it has no token and may not enrol or open a session again.</summary>
+    public bool Revoked { get; internal set; }
+
     /// <summary>When the agent was last heard from (<see cref="TimeProvider.GetTimestamp"/> units).</summary>
     public long LastSeen { get; internal set; }
 
@@ -89,31 +95,43 @@ public sealed class AgentRegistry(TimeProvider time)
     /// <summary>Raised after an enrolment, before its reply leaves (the store records it here).</summary>
     public event Action<AgentRecord>? Enrolled;
 
-    /// <summary>Enrols (or re-enrols) an agent and issues a fresh session token.</summary>
-    public AgentRecord Enroll(string? requestedId, Capabilities capabilities)
+    /// <summary>
+    /// Enrols (or re-enrols) an agent and issues a fresh session token. An id, once enrolled with a key, stays with that
+    /// key: a later enrolment with another key (or none) is refused, as is any enrolment of a revoked agent.
+    /// </summary>
+    /// <returns>The record, or null when the id is held by another key or was revoked.</returns>
+    public AgentRecord? Enroll(string? requestedId, Capabilities capabilities, byte[]? publicKey = null)
     {
         var id = string.IsNullOrWhiteSpace(requestedId) ? $"agent-{Guid.NewGuid():N}"[..18] : requestedId.Trim();
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         var hash = HashToken(token);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var record = _agents.AddOrUpdate(
-            id,
-            _ => new AgentRecord(id, token, capabilities) { LastSeen = time.GetTimestamp(), TokenSha256 = hash, EnrolledUnixMs = now },
-            (_, existing) =>
+        var record = _agents.GetOrAdd(id, _ => new AgentRecord(id, "", capabilities));
+        lock (record)
+        {
+            if (record.Revoked || (record.PublicKey is { } pinned && (publicKey is null || !CryptographicOperations.FixedTimeEquals(pinned, publicKey))))
             {
-                _byTokenHash.TryRemove(existing.TokenSha256, out string? _);
-                existing.Token = token;
-                existing.TokenSha256 = hash;
-                existing.Capabilities = capabilities;
-                existing.LastSeen = time.GetTimestamp();
-                if (existing.EnrolledUnixMs == 0)
-                {
-                    existing.EnrolledUnixMs = now;
-                }
+                return null;
+            }
 
-                return existing;
-            });
-        _byTokenHash[hash] = id;
+            if (record.TokenSha256.Length > 0)
+            {
+                _byTokenHash.TryRemove(record.TokenSha256, out string? _);
+            }
+
+            record.Token = token;
+            record.TokenSha256 = hash;
+            record.Capabilities = capabilities;
+            record.LastSeen = time.GetTimestamp();
+            record.PublicKey ??= publicKey;
+            if (record.EnrolledUnixMs == 0)
+            {
+                record.EnrolledUnixMs = now;
+            }
+
+            _byTokenHash[hash] = id;
+        }
+
         Enrolled?.Invoke(record);
         return record;
     }
@@ -141,6 +159,43 @@ public sealed class AgentRegistry(TimeProvider time)
 
     /// <summary>Lower-case hex SHA-256 of a session token.</summary>
     public static string HashToken(string token) => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)));
+
+    /// <summary>
+    /// Revokes agent <paramref name="id"/>: its session token stops working, its open session is closed and it may not
+    /// enrol again.
+    /// </summary>
+    /// <returns>False when the agent is unknown or already revoked.</returns>
+    public bool Revoke(string id)
+    {
+        if (Find(id) is not { } agent)
+        {
+            return false;
+        }
+
+        AgentConnection? connection;
+        lock (agent)
+        {
+            if (agent.Revoked)
+            {
+                return false;
+            }
+
+            agent.Revoked = true;
+            _byTokenHash.TryRemove(agent.TokenSha256, out string? _);
+            agent.Token = "";
+            agent.TokenSha256 = "";
+            agent.Held.Clear();
+            connection = agent.Connection;
+        }
+
+        if (connection is not null)
+        {
+            connection.Outbox.Writer.TryComplete();
+            connection.Closed.Cancel();
+        }
+
+        return true;
+    }
 
     /// <summary>
     /// Registers agents that have not enrolled yet (a roster), so a round sampling every known agent can choose them;
@@ -191,6 +246,12 @@ public sealed class AgentRegistry(TimeProvider time)
             }
 
             agent.LastSeen = time.GetTimestamp();
+            if (agent.Revoked)
+            {
+                // Revoked between the session's checks and now: the session closes at once.
+                connection.Outbox.Writer.TryComplete();
+                connection.Closed.Cancel();
+            }
         }
 
         if (previous is not null)

@@ -6,12 +6,14 @@ internal static class CoordinatorHelp
     public const string Text = """
         federated-coordinator: the Federated coordinator (ASP.NET Core gRPC service).
 
-        Usage: federated-coordinator [--urls http://127.0.0.1:5000] [--Coordinator:Key=value ...]
+        Usage: federated-coordinator [--urls https://0.0.0.0:5001] [--Coordinator:Key=value ...]
+               federated-coordinator agents register|list|revoke|token ...   (edit the agent registry; agents --help)
 
         Settings come from appsettings.json, then environment variables (Coordinator__Rounds=5), then the command
         line (--Coordinator:Rounds=5 or --Coordinator:Rounds 5). Invalid settings stop the start with a message.
 
-          --urls                                   Listen addresses (default http://localhost:5000; HTTP/2 cleartext).
+          --urls                                   Listen addresses (default http://localhost:5000; https:// endpoints use
+                                                   Coordinator:Security:Tls; http:// ones need Security:Plaintext).
           --Coordinator:StateDirectory             Checkpoints and rounds.csv (default state/coordinator).
           --Coordinator:Store                      sqlite | file: runs, rounds, metrics, the privacy ledger and
                                                    enrolments in an SQLite database, or checkpoint files only
@@ -78,7 +80,7 @@ internal static class CoordinatorHelp
           --Coordinator:MaxReceiveMessageBytes     gRPC receive limit (default 4 MiB; a chunk must fit).
           --Coordinator:Http2ConnectionWindowBytes HTTP/2 connection window (default 16 MiB).
           --Coordinator:Http2StreamWindowBytes     HTTP/2 stream window (default 16 MiB).
-          --Coordinator:EnrollmentKey              Secret agents must present (default empty = open).
+          --Coordinator:EnrollmentKey              Shared secret agents must present as well (default empty = none).
           --Coordinator:HeartbeatSeconds           Agent heartbeat interval (default 5).
           --Coordinator:AgentTimeoutSeconds        Silence after which an agent is dropped (default 30).
           --Coordinator:ExitWhenDone               Shut agents down and exit after the last round (default false).
@@ -113,5 +115,30 @@ internal static class CoordinatorHelp
         ledger is saved with the checkpoint before the new model leaves the coordinator; when the budget would be
         exceeded the run finishes cleanly (status finished, exit code 0 with ExitWhenDone) after the last round it
         could afford.
+
+        Identity, TLS and limits (Coordinator:Security):
+          --Coordinator:Security:Mode              keys: only agents whose Ed25519 public key is registered, or that
+                                                   present a one-time enrolment token, enrol (default); open: any agent
+                                                   (its key is pinned to its id; keyless agents accepted). Every keyed
+                                                   enrolment and session signs a fresh one-time challenge.
+          --Coordinator:Security:Plaintext         refuse (default: TLS only) | loopback (plaintext from 127.0.0.1/::1,
+                                                   simulations) | allow (any peer: trusted networks only).
+          --Coordinator:Security:Tls:CertificatePath  Server certificate, PEM (with KeyPath or the key inside) or .pfx.
+                                                   Required while Plaintext is refuse.
+          --Coordinator:Security:Tls:KeyPath       PEM private key of the certificate.
+          --Coordinator:Security:Tls:Password      Password of an encrypted key or .pfx (default none).
+          --Coordinator:Security:Tls:ClientCaPath  Mutual TLS: PEM CA certificates; clients must present a
+                                                   certificate chaining to one (default none).
+          --Coordinator:Security:AgentsFile        Agent registry, relative to StateDirectory (default agents.json).
+          --Coordinator:Security:ReloadSeconds     How often the registry is re-read; revoked agents' sessions close (default 2).
+          --Coordinator:Security:ChallengeSeconds  Lifetime of a challenge nonce (default 60).
+          --Coordinator:Security:MaxPendingChallenges  Outstanding challenges before ResourceExhausted (default 10000).
+          --Coordinator:Security:EnrolmentsPerMinute   Enrolment rate limit, 0 = none (default 600; over it: ResourceExhausted).
+          --Coordinator:Security:EnrolmentBurst    Enrolments allowed at once (default = EnrolmentsPerMinute).
+          --Coordinator:Security:MaxConcurrentStreams  HTTP/2 streams per connection (default 100).
+          --Coordinator:Security:MaxConnections    Concurrent connections, 0 = unlimited (default 0).
+          --Coordinator:Security:Reflection        Map gRPC server reflection (default true).
+        The message-size limit is Coordinator:MaxReceiveMessageBytes (above). grpc.health.v1.Health answers SERVING
+        once the coordinator has started (reachable without TLS, for probes).
         """;
 }

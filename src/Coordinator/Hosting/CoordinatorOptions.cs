@@ -15,7 +15,7 @@ public sealed class CoordinatorOptions
     /// <summary>
     /// Where state is kept: <c>sqlite</c> (the default: runs, rounds, metrics, the privacy ledger and enrolments in
     /// <see cref="DatabaseFile"/>, checkpoints as files beside it) or <c>file</c> (checkpoint files only, enrolments in
-    /// <c>agents.json</c>).
+    /// <c>enrolments.json</c>).
     /// </summary>
     [Required(AllowEmptyStrings = false)]
     public string Store { get; set; } = "sqlite";
@@ -154,6 +154,9 @@ public sealed class CoordinatorOptions
 
     /// <summary>Client-level differential privacy (DP-FedAvg with Poisson sampling and an RDP accountant); off by default.</summary>
     public PrivacySettings Privacy { get; set; } = new();
+
+    /// <summary>Agent identity (keys, tokens, revocation), TLS, health and reflection, and the service's limits.</summary>
+    public SecuritySettings Security { get; set; } = new();
 }
 
 /// <summary>

@@ -89,6 +89,7 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
         }
 
         Privacy.CoordinatorPrivacy.Validate(options, errors);
+        errors.AddRange(options.Security?.Validate() ?? ["Coordinator:Security must be a section."]);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -1,5 +1,6 @@
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Rounds;
+using Federated.Coordinator.Security;
 using Federated.Coordinator.Services;
 using Federated.Coordinator.State;
 using Federated.Coordinator.Telemetry;
@@ -27,8 +28,21 @@ public static class CoordinatorServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<CoordinatorOptions>, CoordinatorOptionsValidator>();
         services.AddSingleton<IConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>, ConfigureGrpcLimits>();
-        services.AddGrpc();
+        services.AddGrpc(grpc => grpc.Interceptors.Add<TransportSecurityInterceptor>());
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks(health => health.Services.Map(ServiceName, _ => true))
+            .AddCheck<CoordinatorReadiness>("coordinator");
         services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
+            return new AgentKeyStore(Path.Combine(o.StateDirectory, o.Security.AgentsFile), sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddSingleton<ChallengeBook>();
+        services.AddSingleton<EnrolmentRateLimiter>();
+        services.AddSingleton<EnrolmentGate>();
+        services.AddSingleton<RevocationWatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<RevocationWatcher>());
         services.AddSingleton<CoordinatorClock>();
         services.AddSingleton<IRoundStateStore>(sp =>
         {
@@ -72,12 +86,25 @@ public static class CoordinatorServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Maps the coordinator's gRPC services and, when enabled, the Prometheus scraping endpoint.</summary>
+    /// <summary>The coordinator service's full gRPC name (also a service name the health service answers for).</summary>
+    public const string ServiceName = "federated.v1.Coordinator";
+
+    /// <summary>
+    /// Maps the coordinator's gRPC services, the health service, reflection (unless <c>Coordinator:Security:Reflection</c>
+    /// is false) and, when enabled, the Prometheus scraping endpoint.
+    /// </summary>
     public static IEndpointRouteBuilder MapFederatedCoordinator(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         endpoints.MapGrpcService<CoordinatorService>();
-        var prometheus = endpoints.ServiceProvider.GetRequiredService<IOptions<CoordinatorOptions>>().Value.Prometheus;
+        endpoints.MapGrpcHealthChecksService();
+        var options = endpoints.ServiceProvider.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
+        if (options.Security.Reflection)
+        {
+            endpoints.MapGrpcReflectionService();
+        }
+
+        var prometheus = options.Prometheus;
         if (prometheus.Enabled)
         {
             var scrape = endpoints.MapPrometheusScrapingEndpoint(prometheus.Path);

@@ -1,8 +1,10 @@
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Hosting;
 using Federated.Coordinator.Rounds;
+using Federated.Coordinator.Security;
 using Federated.Coordinator.Transfers;
 using Federated.Protocol;
+using Federated.Protocol.Identity;
 using Federated.Protocol.Transfers;
 using Federated.Protocol.V1;
 using Grpc.Core;
@@ -21,6 +23,9 @@ public sealed partial class CoordinatorService(
     RoundEvents events,
     RunStatus status,
     CoordinatorClock clock,
+    EnrolmentGate gate,
+    ChallengeBook challenges,
+    EnrolmentRateLimiter enrolments,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<CoordinatorService> logger) : Protocol.V1.Coordinator.CoordinatorBase
@@ -46,11 +51,28 @@ public sealed partial class CoordinatorService(
         });
 
     /// <inheritdoc />
+    public override Task<Challenge> GetChallenge(ChallengeRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        CheckVersion(request.ProtocolVersion, context.Peer);
+        return Task.FromResult(challenges.Issue(ChallengeSigning.EnrolPurpose, agentId: null)
+            ?? throw new RpcException(new Status(StatusCode.ResourceExhausted, "Too many enrolments are in progress; retry shortly.")));
+    }
+
+    /// <inheritdoc />
     public override Task<EnrollReply> Enroll(EnrollRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         CheckVersion(request.ProtocolVersion, context.Peer);
+        if (enrolments.TryAcquire() is { Ticks: > 0 } retry)
+        {
+            SecurityLog.EnrolRateLimited(logger, context.Peer, _options.Security.EnrolmentsPerMinute, retry.TotalSeconds);
+            throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"Enrolment rate limit reached ({_options.Security.EnrolmentsPerMinute:0.##} per minute); retry in {Math.Ceiling(retry.TotalSeconds):0} s."));
+        }
+
         if (_options.EnrollmentKey.Length > 0 && request.EnrollmentKey != _options.EnrollmentKey)
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, "The enrolment key is wrong."));
@@ -61,9 +83,22 @@ public sealed partial class CoordinatorService(
             throw new RpcException(new Status(StatusCode.InvalidArgument, "An agent id must be at most 128 characters without spaces or control characters."));
         }
 
-        var agent = registry.Enroll(request.AgentId, request.Capabilities ?? new Capabilities());
+        var admission = Refused(gate.Admit(request), request.AgentId, context.Peer, SecurityLog.EnrolRefused);
+        var agent = registry.Enroll(admission.AgentId, request.Capabilities ?? new Capabilities(), admission.PublicKey);
+        if (agent is null)
+        {
+            var reason = $"Agent id '{admission.AgentId}' is held by another key or was revoked.";
+            SecurityLog.EnrolRefused(logger, admission.AgentId, context.Peer, StatusCode.PermissionDenied, reason);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, reason));
+        }
+
+        if (admission.PublicKey is not null)
+        {
+            SecurityLog.KeyAdmitted(logger, agent.Id, admission.Via);
+        }
+
         LogEnrolled(logger, agent.Id, context.Peer, agent.Capabilities.Device, agent.Capabilities.NumExamples);
-        return Task.FromResult(new EnrollReply
+        var reply = new EnrollReply
         {
             AgentId = agent.Id,
             SessionToken = agent.Token,
@@ -71,7 +106,25 @@ public sealed partial class CoordinatorService(
             RunId = status.RunId,
             ChunkBytes = _options.ChunkBytes,
             HeartbeatSeconds = _options.HeartbeatSeconds,
-        });
+        };
+        if (admission.PublicKey is not null)
+        {
+            reply.SessionChallenge = challenges.Issue(ChallengeSigning.SessionPurpose, agent.Id)
+                ?? throw new RpcException(new Status(StatusCode.ResourceExhausted, "Too many enrolments are in progress; retry shortly."));
+        }
+
+        return Task.FromResult(reply);
+    }
+
+    private Admission Refused(Admission admission, string agentId, string peer, Action<ILogger, string, string, StatusCode, string> log)
+    {
+        if (admission.Ok)
+        {
+            return admission;
+        }
+
+        log(logger, agentId, peer, admission.Code, admission.Refusal!);
+        throw new RpcException(new Status(admission.Code, admission.Refusal!));
     }
 
     /// <inheritdoc />
@@ -101,6 +154,7 @@ public sealed partial class CoordinatorService(
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"This session token belongs to agent '{agent.Id}', not '{hello.AgentId}'."));
         }
 
+        Refused(gate.CheckSession(agent, hello), agent.Id, context.Peer, SecurityLog.SessionRefused);
         var connection = registry.Connect(agent, hello.Capabilities);
         LogConnected(logger, agent.Id, connection.Number, context.Peer);
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, connection.Closed.Token, lifetime.ApplicationStopping);
@@ -134,7 +188,7 @@ public sealed partial class CoordinatorService(
         }
         catch (OperationCanceledException) when (connection.Closed.IsCancellationRequested)
         {
-            reason = "replaced by a newer session";
+            reason = agent.Revoked ? "revoked" : "replaced by a newer session";
         }
         catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
         {
@@ -157,6 +211,11 @@ public sealed partial class CoordinatorService(
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
         {
             // The stream is gone; nothing more to deliver.
+        }
+
+        if (agent.Revoked)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"Agent '{agent.Id}' was revoked."));
         }
     }
 

@@ -5,14 +5,14 @@ namespace Federated.Coordinator.State;
 /// <summary>
 /// A directory of checkpoint files (see <see cref="CheckpointFile"/>): <c>round-000003.safetensors</c> holds the global
 /// model, the strategy state, the round history and (for a differentially private run) the privacy ledger;
-/// <c>CURRENT</c> names the latest; <c>agents.json</c> the enrolments. Every file is written to a temporary name, synced
+/// <c>CURRENT</c> names the latest; <c>enrolments.json</c> the enrolments (<c>agents.json</c> is the key registry). Every file is written to a temporary name, synced
 /// and renamed, so a crash at any point leaves the previous state loadable. The two newest checkpoints are kept.
 /// Selected with <c>Coordinator:Store=file</c>; the default is <see cref="SqliteRoundStateStore"/>.
 /// </summary>
 public sealed class FileRoundStateStore(string directory) : IRoundStateStore
 {
     private const string CurrentFile = "CURRENT";
-    private const string AgentsFile = "agents.json";
+    private const string AgentsFile = "enrolments.json";
     private readonly Lock _agentsGate = new();
 
     /// <summary>The directory.</summary>

@@ -1,6 +1,9 @@
 using System.Threading.Channels;
+using Federated.Learning.SecureAggregation;
 using Federated.Protocol;
+using Federated.Protocol.Identity;
 using Federated.Protocol.Transfers;
+using Google.Protobuf;
 using Federated.Protocol.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -19,8 +22,9 @@ internal sealed class ScriptedAgent : IAsyncDisposable
     private AsyncDuplexStreamingCall<AgentMessage, CoordinatorMessage>? _session;
     private Task? _reader;
 
-    private ScriptedAgent(GrpcChannel channel, Protocol.V1.Coordinator.CoordinatorClient client, EnrollReply enrolment)
+    private ScriptedAgent(GrpcChannel channel, Protocol.V1.Coordinator.CoordinatorClient client, EnrollReply enrolment, AgentIdentity? identity = null)
     {
+        Identity = identity;
         _channel = channel;
         Client = client;
         Enrolment = enrolment;
@@ -34,6 +38,65 @@ internal sealed class ScriptedAgent : IAsyncDisposable
     public Metadata Auth { get; }
 
     public string Id => Enrolment.AgentId;
+
+    /// <summary>The key the agent enrolled with (null: keyless).</summary>
+    public AgentIdentity? Identity { get; }
+
+    /// <summary>The Hello the session opened with.</summary>
+    public Hello? SentHello { get; private set; }
+
+    /// <summary>The status the session ended with, when it ended with an error.</summary>
+    public Status? EndStatus { get; private set; }
+
+    /// <summary>Completes when the coordinator's side of the session ended.</summary>
+    public Task Closed => _reader ?? Task.CompletedTask;
+
+    /// <summary>A challenge-signed enrolment request (the real client's shape).</summary>
+    public static async Task<EnrollRequest> SignedEnrolRequestAsync(Protocol.V1.Coordinator.CoordinatorClient client, string id, AgentIdentity identity, string? token = null, string? signAs = null)
+    {
+        var challenge = await client.GetChallengeAsync(new ChallengeRequest { ProtocolVersion = ProtocolVersion.Current, AgentId = id }, deadline: DateTime.UtcNow.AddSeconds(10));
+        var payload = ChallengeSigning.Payload(ChallengeSigning.EnrolPurpose, challenge.CoordinatorId, signAs ?? id, challenge.Nonce.Span, challenge.ExpiresUnixMs, identity.PublicKey);
+        return new EnrollRequest
+        {
+            ProtocolVersion = ProtocolVersion.Current,
+            AgentId = id,
+            Capabilities = new Capabilities { Device = "cpu", NumExamples = 100 },
+            PublicKey = ByteString.CopyFrom(identity.PublicKey),
+            ChallengeNonce = challenge.Nonce,
+            Signature = ByteString.CopyFrom(identity.Sign(payload)),
+            EnrolmentToken = token ?? "",
+        };
+    }
+
+    /// <summary>Enrols with a key over <paramref name="channel"/> (owned by the agent from then on).</summary>
+    public static async Task<ScriptedAgent> EnrollWithKeyAsync(GrpcChannel channel, string id, AgentIdentity identity, string? token = null)
+    {
+        var client = new Protocol.V1.Coordinator.CoordinatorClient(channel);
+        try
+        {
+            var reply = await client.EnrollAsync(await SignedEnrolRequestAsync(client, id, identity, token), deadline: DateTime.UtcNow.AddSeconds(10));
+            return new ScriptedAgent(channel, client, reply, identity);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The Hello of a session, signed over the enrolment's session challenge when the agent has a key.</summary>
+    public Hello MakeHello()
+    {
+        var hello = new Hello { AgentId = Id, ProtocolVersion = ProtocolVersion.Current };
+        if (Identity is not null && Enrolment.SessionChallenge is { } challenge)
+        {
+            var payload = ChallengeSigning.Payload(ChallengeSigning.SessionPurpose, challenge.CoordinatorId, Id, challenge.Nonce.Span, challenge.ExpiresUnixMs, Identity.PublicKey);
+            hello.ChallengeNonce = challenge.Nonce;
+            hello.Signature = ByteString.CopyFrom(Identity.Sign(payload));
+        }
+
+        return hello;
+    }
 
     public static async Task<ScriptedAgent> EnrollAsync(string address, string id, long examples = 100)
     {
@@ -52,7 +115,8 @@ internal sealed class ScriptedAgent : IAsyncDisposable
     public async Task ConnectAsync()
     {
         _session = Client.Session(Auth, cancellationToken: _cancel.Token);
-        await _session.RequestStream.WriteAsync(new AgentMessage { Hello = new Hello { AgentId = Id, ProtocolVersion = ProtocolVersion.Current } });
+        SentHello = MakeHello();
+        await _session.RequestStream.WriteAsync(new AgentMessage { Hello = SentHello });
         _reader = Task.Run(async () =>
         {
             try
@@ -62,7 +126,11 @@ internal sealed class ScriptedAgent : IAsyncDisposable
                     await _inbox.Writer.WriteAsync(message);
                 }
             }
-            catch (Exception e) when (e is RpcException or OperationCanceledException or IOException)
+            catch (RpcException e)
+            {
+                EndStatus = e.Status;
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
             {
             }
             finally

@@ -33,6 +33,9 @@ internal sealed class TestCoordinator : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>A service of the running coordinator.</summary>
+    public T Service<T>() where T : notnull => _app.Services.GetRequiredService<T>();
+
 
     /// <summary>Default settings: 8×8 grey inputs, 4 classes, MLP, FedAvg, SGD, synthetic evaluation.</summary>
     public static Dictionary<string, string?> Settings(string stateDirectory, int rounds = 2) => new()
@@ -57,18 +60,29 @@ internal sealed class TestCoordinator : IAsyncDisposable
         ["Coordinator:HeartbeatSeconds"] = "0.5",
         ["Coordinator:AgentTimeoutSeconds"] = "10",
         ["Coordinator:ChunkBytes"] = "65536",
+        // Wire-level tests enrol keyless scripted agents over loopback h2c; the security tests override these.
+        ["Coordinator:Security:Mode"] = "open",
+        ["Coordinator:Security:Plaintext"] = "loopback",
     };
 
-    public static async Task<TestCoordinator> StartAsync(IDictionary<string, string?> settings, int port = 0, Action<IServiceCollection>? services = null)
+    /// <summary>Starts the coordinator; it listens with TLS when a certificate is configured, unless <paramref name="https"/> says otherwise.</summary>
+    public static async Task<TestCoordinator> StartAsync(IDictionary<string, string?> settings, int port = 0, Action<IServiceCollection>? services = null, bool? https = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing", ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddInMemoryCollection(settings);
+        var tls = https ?? (settings.TryGetValue("Coordinator:Security:Tls:CertificatePath", out var certificate) && !string.IsNullOrEmpty(certificate));
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2);
-            k.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
-            k.Limits.Http2.InitialStreamWindowSize = 16 * 1024 * 1024;
+            Federated.Coordinator.Security.CoordinatorKestrel.Configure(k, builder.Configuration);
+            k.Listen(IPAddress.Loopback, port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (tls)
+                {
+                    listen.UseHttps();
+                }
+            });
         });
         var logs = new LogSink("coordinator");
         builder.Logging.ClearProviders();
