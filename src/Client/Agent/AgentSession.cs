@@ -438,11 +438,11 @@ internal sealed class AgentSession : IDisposable
         var service = _runtime.Training;
         try
         {
-            await _runtime.Torch.RunAsync(
+            _runtime.State = await _runtime.Torch.RunAsync(
                 () =>
                 {
                     service.SavePending(pending.Payload, pending.Header, pending.Result);
-                    service.Persist(state);
+                    return service.Persist(state);
                 },
                 cancellationToken);
             AgentLog.PendingSaved(_logger, pending.Manifest.TaskId, pending.Payload.TransferId, pending.Manifest.Round, pending.Manifest.Bytes);

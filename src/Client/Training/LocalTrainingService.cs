@@ -331,8 +331,11 @@ public sealed class LocalTrainingService : IDisposable
         _store.SavePending(payload, header, result, _uploads.Feedback, _localState, _time.GetUtcNow());
     }
 
-    /// <summary>Writes the local model, the strategy state, the compression state and then <c>state.json</c> (each atomically).</summary>
-    public void Persist(AgentState state)
+    /// <summary>
+    /// Writes the local model, the strategy state, the compression state and then <c>state.json</c> (each atomically);
+    /// returns the state as written (with the model's name, layout and the device), which the caller should keep.
+    /// </summary>
+    public AgentState Persist(AgentState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (_weights is not null && _modelName is not null)
@@ -343,13 +346,15 @@ public sealed class LocalTrainingService : IDisposable
         _store.SaveLocalState(_localState);
         _uploads.Persist();
         _downlink.Persist();
-        _store.Save(state with
+        var saved = state with
         {
             ModelName = _modelName ?? state.ModelName,
             LayoutFingerprint = _weights?.Layout.Fingerprint ?? state.LayoutFingerprint,
             Device = DeviceName,
             SavedAt = _time.GetUtcNow(),
-        });
+        };
+        _store.Save(saved);
+        return saved;
     }
 
     /// <summary>Sets libtorch's intra-op threads.</summary>
