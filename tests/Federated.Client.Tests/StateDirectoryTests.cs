@@ -113,7 +113,7 @@ public sealed class StateDirectoryTests
         var text = output.ToString();
         Assert.Contains("agent:        agent-s", text, StringComparison.Ordinal);
         Assert.Contains("last round:   6 (task t6)", text, StringComparison.Ordinal);
-        Assert.Contains("train round 6 task t6: ok, 50 examples, loss 0.2500, accuracy 90.0%, not yet delivered", text, StringComparison.Ordinal);
+        Assert.Contains("last result:  train round 6 task t6: ok, 50 examples, loss 0.2500, accuracy 90.0 %, not yet delivered", text, StringComparison.Ordinal);
         Assert.Contains("queued work:  1 pending upload(s): agent-s-t6 (round 6,", text, StringComparison.Ordinal);
         Assert.Contains("device:       cpu", text, StringComparison.Ordinal);
     }
