@@ -8,11 +8,19 @@ if (OptionsHelp.IsRequested(args))
     return 0;
 }
 
+if (AgentCommands.IsCommand(args))
+{
+    return AgentCommands.Run(args, Console.Out, Console.Error);
+}
+
 NativeRuntime.TuneProcess();
 // appsettings.json ships next to the binary; relative paths in settings (StateDirectory) still resolve against the working directory.
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 ClientConfiguration.AddClientSources(builder.Configuration, args);
 builder.Services.AddFederatedClient(builder.Configuration);
+// Under systemd (Type=notify) or the Windows service manager the host reports start and stop to it; elsewhere both do nothing.
+builder.Services.AddSystemd();
+builder.Services.AddWindowsService(o => o.ServiceName = "federated-client");
 using var host = builder.Build();
 try
 {

@@ -9,7 +9,7 @@ namespace Federated.Client.Tests;
 public sealed class AgentStateStoreTests
 {
     [Fact]
-    public void State_RoundTrips_AndWritesVersion1()
+    public void State_RoundTrips_AndWritesTheCurrentVersion()
     {
         using var dir = new TempDirectory();
         var store = new AgentStateStore(dir.Path, NullLogger<AgentStateStore>.Instance);
@@ -19,7 +19,7 @@ public sealed class AgentStateStoreTests
         store.Save(state);
         var loaded = new AgentStateStore(dir.Path, NullLogger<AgentStateStore>.Instance).Load();
         Assert.Equal(state, loaded);
-        Assert.Contains("\"version\": 1", File.ReadAllText(store.StatePath), StringComparison.Ordinal);
+        Assert.Contains($"\"version\": {AgentState.CurrentVersion}", File.ReadAllText(store.StatePath), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -62,7 +62,7 @@ public sealed class OptionsTests
         options.ReconnectMaxSeconds = 1;
         options.Data.Partition = "zipf:2";
         options.Data.Normalization = "cifar";
-        options.Data.Source = "csv";
+        options.Data.Source = "parquet";
         var errors = options.GetErrors();
         Assert.Contains(errors, e => e.StartsWith("Client:Threads", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("Client:ReconnectMaxSeconds", StringComparison.Ordinal));

@@ -117,4 +117,31 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2081, Level = LogLevel.Warning, Message = "The coordinator does not issue challenges (an older coordinator): enrolling without a key")]
     public static partial void KeylessEnrolment(ILogger logger);
+
+    [LoggerMessage(EventId = 2200, Level = LogLevel.Information, Message = "Training paused: {Reason}")]
+    public static partial void TrainingPaused(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2201, Level = LogLevel.Information, Message = "Training resumed after {Seconds:F1} s")]
+    public static partial void TrainingResumed(ILogger logger, double seconds);
+
+    [LoggerMessage(EventId = 2202, Level = LogLevel.Information, Message = "Device auto: no CUDA ({Reason}); training on the CPU")]
+    public static partial void DeviceFallback(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 2203, Level = LogLevel.Information, Message = "Task {TaskId}: update {TransferId} of round {Round} sealed ({Bytes} bytes) and kept until delivered")]
+    public static partial void PendingSaved(ILogger logger, string taskId, string transferId, int round, long bytes);
+
+    [LoggerMessage(EventId = 2204, Level = LogLevel.Information, Message = "Resuming the pending upload {TransferId} of task {TaskId} (round {Round}) left by an earlier run")]
+    public static partial void PendingResuming(ILogger logger, string transferId, string taskId, int round);
+
+    [LoggerMessage(EventId = 2205, Level = LogLevel.Information, Message = "Delivered {TransferId} (round {Round}) and its result")]
+    public static partial void PendingDelivered(ILogger logger, string transferId, int round);
+
+    [LoggerMessage(EventId = 2206, Level = LogLevel.Warning, Message = "Dropping the pending upload {TransferId}: {Reason}")]
+    public static partial void PendingDropped(ILogger logger, string transferId, string reason);
+
+    [LoggerMessage(EventId = 2207, Level = LogLevel.Information, Message = "Recovered {Count} pending upload(s) from {Path}; they are delivered when the coordinator is reachable")]
+    public static partial void PendingRecovered(ILogger logger, int count, string path);
+
+    [LoggerMessage(EventId = 2208, Level = LogLevel.Information, Message = "Resources: {Limits}")]
+    public static partial void ResourceLimits(ILogger logger, string limits);
 }

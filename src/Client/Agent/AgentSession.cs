@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
+using Federated.Client.State;
 using Federated.Client.Transfers;
 using Federated.Client.Training;
 using Federated.Learning.Weights;
@@ -210,6 +211,14 @@ internal sealed class AgentSession : IDisposable
 
     private async Task ProcessTasksAsync(ChannelReader<CoordinatorMessage> tasks, CancellationToken cancellationToken)
     {
+        // Uploads an earlier session (or process) sealed but did not deliver go first: they are older than any new task.
+        foreach (var pending in _runtime.Pending.ToList())
+        {
+            AgentLog.PendingResuming(_logger, pending.Payload.TransferId, pending.Manifest.TaskId, pending.Manifest.Round);
+            await DeliverAsync(pending, resume: true, cancellationToken);
+        }
+
+        _runtime.Status.Phase("idle");
         await foreach (var message in tasks.ReadAllAsync(cancellationToken))
         {
             if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && SimulatedDropout(message.Train.Round))
@@ -218,21 +227,116 @@ internal sealed class AgentSession : IDisposable
                 continue;
             }
 
-            var result = message.KindCase == CoordinatorMessage.KindOneofCase.Train
-                ? await TrainAsync(message.Train, cancellationToken)
-                : await EvaluateAsync(message.Evaluate, cancellationToken);
-            if (result.Ok && message.KindCase == CoordinatorMessage.KindOneofCase.Train)
+            if (message.KindCase == CoordinatorMessage.KindOneofCase.Train)
             {
-                // State first: once the coordinator has the result it may retire this agent (a virtual client), and a
-                // crash after the result must not leave the agent's disk behind the model it uploaded.
-                await PersistAsync(cancellationToken);
+                // Null when the update was delivered with its result; a failure result otherwise.
+                if (await TrainAsync(message.Train, cancellationToken) is { } failure)
+                {
+                    Remember(failure, "train", delivered: true);
+                    await SendAsync(new AgentMessage { Result = failure }, cancellationToken);
+                }
+            }
+            else
+            {
+                var result = await EvaluateAsync(message.Evaluate, cancellationToken);
+                Remember(result, "evaluate", delivered: true);
+                await SendAsync(new AgentMessage { Result = result }, cancellationToken);
             }
 
-            await SendAsync(new AgentMessage { Result = result }, cancellationToken);
+            _runtime.Status.Phase("idle");
         }
     }
 
-    private async Task<TaskResult> TrainAsync(TrainTask task, CancellationToken cancellationToken)
+    /// <summary>
+    /// Uploads a sealed update (resuming where the coordinator's copy ends when <paramref name="resume"/>) and sends its
+    /// result, then forgets it. A transport failure propagates and ends the session: the update stays pending and goes
+    /// first in the next session. An update the coordinator refuses outright is dropped with a failure result.
+    /// </summary>
+    private async Task<TaskResult?> DeliverAsync(PendingUpload pending, bool resume, CancellationToken cancellationToken)
+    {
+        var manifest = pending.Manifest;
+        _currentTaskId = manifest.TaskId;
+        _runtime.Status.Phase("uploading", manifest.TaskId, manifest.Round);
+        try
+        {
+            var started = _time.GetTimestamp();
+            try
+            {
+                await _transfers.UploadAsync(pending.Payload, pending.Header, cancellationToken, resume);
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.InvalidArgument or StatusCode.NotFound or StatusCode.FailedPrecondition or StatusCode.PermissionDenied or StatusCode.OutOfRange)
+            {
+                AgentLog.PendingDropped(_logger, pending.Payload.TransferId, $"{e.StatusCode}: {e.Status.Detail}");
+                Forget(pending);
+                return Failure(manifest.TaskId, manifest.Round, e);
+            }
+
+            var result = pending.Result;
+            result.Metrics["upload_seconds"] = _time.GetElapsedTime(started).TotalSeconds;
+            await SendAsync(new AgentMessage { Result = result }, cancellationToken);
+            Forget(pending);
+            Remember(result, "train", delivered: true);
+            AgentLog.PendingDelivered(_logger, pending.Payload.TransferId, manifest.Round);
+            return null;
+        }
+        finally
+        {
+            _currentTaskId = null;
+        }
+    }
+
+    private void Forget(PendingUpload pending)
+    {
+        _runtime.Pending.Remove(pending);
+        try
+        {
+            _runtime.Store.DeletePending(pending.Payload.TransferId);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            AgentLog.PersistFailed(_logger, _runtime.Store.Directory, e.Message);
+        }
+
+        _runtime.Status.Update(s => s with { PendingUploads = _runtime.Pending.Count });
+    }
+
+    /// <summary>Records <paramref name="result"/> as the last result (status and, for delivered training results, <c>state.json</c>).</summary>
+    private void Remember(TaskResult result, string kind, bool delivered)
+    {
+        var summary = new TaskSummary
+        {
+            TaskId = result.TaskId,
+            Round = result.Round,
+            Kind = kind,
+            Ok = result.Ok,
+            Error = result.Ok ? null : result.Error,
+            Examples = result.NumExamples,
+            Loss = result.Metrics.TryGetValue(kind == "train" ? "train_loss" : "eval_loss", out var loss) ? loss : null,
+            Accuracy = result.Metrics.TryGetValue(kind == "train" ? "train_accuracy" : "eval_accuracy", out var accuracy) && double.IsFinite(accuracy) ? accuracy : null,
+            Delivered = delivered,
+            At = _time.GetUtcNow(),
+        };
+        _runtime.Status.Update(s => s with { LastResult = summary, LastRound = _runtime.State.LastRound });
+        if (kind == "train" && result.Ok)
+        {
+            _runtime.State = _runtime.State with { LastResult = summary };
+            try
+            {
+                _runtime.Store.Save(_runtime.State);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                AgentLog.PersistFailed(_logger, _runtime.Store.Directory, e.Message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Downloads, trains and seals the task's update, commits it as a pending upload together with the agent's state
+    /// (so that a crash from here on loses nothing), then delivers it. Returns a failure result when the task failed
+    /// before its update was sealed, null once the update and its result are delivered.
+    /// </summary>
+    private async Task<TaskResult?> TrainAsync(TrainTask task, CancellationToken cancellationToken)
     {
         _currentTaskId = task.TaskId;
         var training = task.Training ?? new TrainingConfig();
@@ -243,14 +347,17 @@ internal sealed class AgentSession : IDisposable
             _runtime.Colluding.Expect(task.Round, _runtime.AgentId);
         }
 
+        PendingUpload pending;
         try
         {
+            _runtime.Status.Phase("downloading", task.TaskId, task.Round);
             var started = _time.GetTimestamp();
             var bytes = await _transfers.DownloadAsync(task.Model, cancellationToken);
             var downloadSeconds = _time.GetElapsedTime(started).TotalSeconds;
 
             var transferId = $"{_runtime.AgentId}-{task.TaskId}";
             var service = _runtime.Training;
+            _runtime.Status.Phase("training", task.TaskId, task.Round);
             var local = await _runtime.Torch.RunAsync(() => service.TrainLocal(task, bytes, cancellationToken), cancellationToken);
             var sent = await AttackStageAsync(local, cancellationToken);
             var outcome = await _runtime.Torch.RunAsync(() => service.Seal(local, sent, transferId, _chunkBytes), cancellationToken);
@@ -264,16 +371,11 @@ internal sealed class AgentSession : IDisposable
                 await Task.Delay(extra, _time, cancellationToken);
             }
 
-            started = _time.GetTimestamp();
-            await _transfers.UploadAsync(update, update.ToUploadHeader(task.TaskId, task.Round, service.Data.Count), cancellationToken);
-            var uploadSeconds = _time.GetElapsedTime(started).TotalSeconds;
-
             var report = local.Report;
             var trainSeconds = report.Epochs.Sum(e => e.Seconds) * Math.Max(1, _runtime.Options.Simulation.Slowdown);
             var accuracy = report.Epochs.Count > 0 ? report.Epochs[^1].Accuracy : double.NaN;
             var examples = service.Data.Count;
             AgentLog.TrainDone(_logger, task.TaskId, task.Round, examples, trainSeconds, report.Steps, report.FinalLoss, accuracy);
-            _runtime.State = _runtime.State with { LastRound = task.Round, LastTaskId = task.TaskId };
             var result = new TaskResult
             {
                 TaskId = task.TaskId,
@@ -288,7 +390,6 @@ internal sealed class AgentSession : IDisposable
                     ["train_accuracy"] = accuracy,
                     ["train_seconds"] = trainSeconds,
                     ["download_seconds"] = downloadSeconds,
-                    ["upload_seconds"] = uploadSeconds,
                     ["examples"] = report.Samples,
                 },
             };
@@ -297,7 +398,14 @@ internal sealed class AgentSession : IDisposable
                 result.Metrics[key] = value;
             }
 
-            return result;
+            var header = update.ToUploadHeader(task.TaskId, task.Round, service.Data.Count);
+            pending = new PendingUpload(
+                new PendingUploadManifest { TransferId = transferId, TaskId = task.TaskId, Round = task.Round, ChunkBytes = update.ChunkBytes, Bytes = update.Bytes.LongLength, CreatedAt = _time.GetUtcNow() },
+                update,
+                header,
+                result);
+            _runtime.State = _runtime.State with { LastRound = task.Round, LastTaskId = task.TaskId };
+            await CommitAsync(pending, cancellationToken);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -313,6 +421,53 @@ internal sealed class AgentSession : IDisposable
 
             _currentTaskId = null;
         }
+
+        return await DeliverAsync(pending, resume: false, cancellationToken);
+    }
+
+    /// <summary>
+    /// Keeps the sealed update until it is delivered: on disk first (pending folder, then the model, strategy state,
+    /// residual and <c>state.json</c>), so that the agent's disk is never behind the update it uploads, then in memory.
+    /// Pending uploads of earlier runs that would push the total over the memory budget are dropped, oldest first.
+    /// </summary>
+    private async Task CommitAsync(PendingUpload pending, CancellationToken cancellationToken)
+    {
+        if (_runtime.Options.Resources.MemoryBudgetBytes is { } budget)
+        {
+            var total = pending.Payload.Bytes.LongLength + _runtime.Pending.Sum(p => p.Payload.Bytes.LongLength);
+            foreach (var old in _runtime.Pending.ToList())
+            {
+                if (total <= budget)
+                {
+                    break;
+                }
+
+                AgentLog.PendingDropped(_logger, old.Payload.TransferId, $"the pending uploads would exceed Client:Resources:MemoryBudgetMB ({_runtime.Options.Resources.MemoryBudgetMB} MiB)");
+                total -= old.Payload.Bytes.LongLength;
+                Forget(old);
+            }
+        }
+
+        var state = _runtime.State;
+        var service = _runtime.Training;
+        try
+        {
+            _runtime.State = await _runtime.Torch.RunAsync(
+                () =>
+                {
+                    service.SavePending(pending.Payload, pending.Header, pending.Result);
+                    return service.Persist(state);
+                },
+                cancellationToken);
+            AgentLog.PendingSaved(_logger, pending.Manifest.TaskId, pending.Payload.TransferId, pending.Manifest.Round, pending.Manifest.Bytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            AgentLog.PersistFailed(_logger, _runtime.Store.Directory, e.Message);
+        }
+
+        _runtime.Pending.Add(pending);
+        _runtime.Status.Update(s => s with { PendingUploads = _runtime.Pending.Count, LastRound = state.LastRound });
     }
 
     /// <summary>
@@ -361,6 +516,7 @@ internal sealed class AgentSession : IDisposable
     private async Task<TaskResult> EvaluateAsync(EvaluateTask task, CancellationToken cancellationToken)
     {
         _currentTaskId = task.TaskId;
+        _runtime.Status.Phase("evaluating", task.TaskId, task.Round);
         AgentLog.EvaluateStarted(_logger, task.TaskId, task.Round, task.ModelName);
         try
         {
@@ -390,20 +546,6 @@ internal sealed class AgentSession : IDisposable
         finally
         {
             _currentTaskId = null;
-        }
-    }
-
-    private async Task PersistAsync(CancellationToken cancellationToken)
-    {
-        var state = _runtime.State;
-        var service = _runtime.Training;
-        try
-        {
-            await _runtime.Torch.RunAsync(() => service.Persist(state), cancellationToken);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            AgentLog.PersistFailed(_logger, _runtime.Store.Directory, e.Message);
         }
     }
 

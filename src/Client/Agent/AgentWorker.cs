@@ -11,6 +11,7 @@ using Federated.Protocol.V1;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using TorchSharp;
 using Microsoft.Extensions.Options;
 
 namespace Federated.Client.Agent;
@@ -24,6 +25,7 @@ namespace Federated.Client.Agent;
 public sealed class AgentWorker(
     IOptions<ClientOptions> options,
     AgentStateStore store,
+    AgentStatusReporter status,
     IColludingChannel colluding,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -81,6 +83,13 @@ public sealed class AgentWorker(
     {
         var o = options.Value;
         var compute = TorchRuntime.Initialize(new ComputeOptions { Device = o.DeviceKind, Threads = o.Threads });
+        var fallback = AutoFallbackReason(o.DeviceKind, compute.IsCuda, TorchRuntime.IsCudaBuild);
+        if (fallback is not null)
+        {
+            AgentLog.DeviceFallback(logger, fallback);
+        }
+
+        store.EnsureLayout();
         var state = store.Load();
         var agentId = string.IsNullOrWhiteSpace(o.AgentId) ? state.AgentId : o.AgentId.Trim();
         if (agentId is null)
@@ -107,7 +116,7 @@ public sealed class AgentWorker(
         {
             var publicKey = Convert.ToBase64String(identity.PublicKey);
             AgentLog.Identity(logger, agentId, publicKey, keyPath, created ? "created" : "loaded");
-            return Initialize(o, compute, state, agentId, identity);
+            return Initialize(o, compute, state, agentId, identity, fallback);
         }
         catch
         {
@@ -116,8 +125,17 @@ public sealed class AgentWorker(
         }
     }
 
-    private AgentRuntime Initialize(ClientOptions o, ComputeContext compute, AgentState state, string agentId, Learning.SecureAggregation.AgentIdentity identity)
+    private AgentRuntime Initialize(ClientOptions o, ComputeContext compute, AgentState state, string agentId, Learning.SecureAggregation.AgentIdentity identity, string? fallback)
     {
+        var pending = store.RecoverPending();
+        if (pending.Count > 0)
+        {
+            AgentLog.PendingRecovered(logger, pending.Count, store.PendingDirectory);
+        }
+
+        var resources = o.Resources;
+        var limits = DescribeLimits(o, torch.get_num_threads());
+        AgentLog.ResourceLimits(logger, limits);
         var attack = new AttackStage(o.Attack, agentId);
         if (attack.IsAttacker)
         {
@@ -141,6 +159,11 @@ public sealed class AgentWorker(
             }
 
             var ci = CultureInfo.InvariantCulture;
+            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack);
+            training.Gate = new ResourceGate(resources, store.Directory, time, logger, reason => status.Update(s => reason is null
+                ? s with { Phase = "training", PauseReason = null }
+                : s with { Phase = "paused", PauseReason = reason }));
+            var threads = torch.get_num_threads();
             var capabilities = new Capabilities
             {
                 Device = compute.IsCuda ? "cuda" : "cpu",
@@ -152,10 +175,25 @@ public sealed class AgentWorker(
                     ["partition_index"] = o.Data.Index.ToString(ci),
                     ["partition_clients"] = o.Data.Clients.ToString(ci),
                     ["threads"] = o.Threads.ToString(ci),
+                    ["device_name"] = training.DeviceName,
+                    ["torch_threads"] = threads.ToString(ci),
+                    ["backend"] = TorchRuntime.IsCudaBuild ? "cuda" : "cpu",
                 },
             };
-            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack);
-            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch, attack, colluding, identity);
+            status.Update(s => s with
+            {
+                AgentId = agentId,
+                Device = training.DeviceName,
+                DeviceRequested = o.Device,
+                DeviceFallback = fallback,
+                Threads = threads,
+                Coordinator = o.CoordinatorAddress?.OriginalString,
+                Phase = "connecting",
+                LastRound = state.LastRound,
+                LastResult = state.LastResult,
+                PendingUploads = pending.Count,
+            });
+            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch, attack, colluding, identity, status, pending);
         }
         catch
         {
@@ -198,8 +236,20 @@ public sealed class AgentWorker(
                 AgentLog.Enrolled(logger, runtime.AgentId, reply.RunId, reply.HeartbeatSeconds, reply.ChunkBytes);
                 backoff.Reset();
                 using var session = new AgentSession(client, reply, runtime, time, logger);
-                if (await session.RunAsync(stoppingToken) == SessionEnd.Shutdown)
+                runtime.Status.Update(s => s with { Connected = true });
+                SessionEnd end;
+                try
                 {
+                    end = await session.RunAsync(stoppingToken);
+                }
+                finally
+                {
+                    runtime.Status.Update(s => s with { Connected = false, Phase = "connecting", TaskId = null, Round = 0 });
+                }
+
+                if (end == SessionEnd.Shutdown)
+                {
+                    runtime.Status.Update(s => s with { Phase = "stopped" });
                     Stop(0);
                     return;
                 }
@@ -260,6 +310,34 @@ public sealed class AgentWorker(
         request.Signature = ByteString.CopyFrom(runtime.Identity.Sign(payload));
         request.EnrolmentToken = o.EnrolmentToken ?? string.Empty;
         return request;
+    }
+
+    /// <summary>
+    /// Why <c>auto</c> trains on the CPU: no CUDA backend in this build, or no CUDA device visible to libtorch; null when
+    /// CUDA was picked or the device was not <c>auto</c>.
+    /// </summary>
+    internal static string? AutoFallbackReason(DeviceKind requested, bool onCuda, bool cudaBuild)
+    {
+        if (requested != DeviceKind.Auto || onCuda)
+        {
+            return null;
+        }
+
+        return cudaBuild
+            ? "this CUDA build sees no CUDA device: check the driver and CUDA_VISIBLE_DEVICES"
+            : "this build uses the CPU libtorch; rebuild with -p:FederatedTorchBackend=cuda for a GPU";
+    }
+
+    private static string DescribeLimits(ClientOptions o, int threads)
+    {
+        var r = o.Resources;
+        var ci = CultureInfo.InvariantCulture;
+        return string.Join(", ",
+            $"threads {threads}",
+            r.MemoryBudgetMB > 0 ? $"memory budget {r.MemoryBudgetMB} MiB" : "no memory budget",
+            string.IsNullOrWhiteSpace(r.TrainingWindow) ? "any time" : $"training window {r.TrainingWindow}",
+            $"duty cycle {r.DutyCycle.ToString("0.##", ci)}",
+            $"pause file {Path.GetFullPath(r.PauseFile, Path.GetFullPath(o.StateDirectory))}");
     }
 
     private void AdoptAgentId(AgentRuntime runtime, string assigned)

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
 using Federated.Learning.Data;
 using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Runtime;
@@ -52,6 +53,9 @@ public sealed class ClientOptions : IValidatableObject
 
     /// <summary>How often a broken download or upload is resumed before the task fails.</summary>
     public int MaxTransferRetries { get; set; } = 5;
+
+    /// <summary>Limits on what the agent may take from its device: threads aside, memory, time and pauses.</summary>
+    public ClientResourceOptions Resources { get; set; } = new();
 
     /// <summary>Fault injection for simulations (dropouts, stragglers); off unless set.</summary>
     public ClientSimulationOptions Simulation { get; set; } = new();
@@ -162,6 +166,15 @@ public sealed class ClientOptions : IValidatableObject
             Attack.AddErrors(errors);
         }
 
+        if (Resources is null)
+        {
+            errors.Add("Client:Resources must be a section.");
+        }
+        else
+        {
+            Resources.AddErrors(errors);
+        }
+
         if (Data is null)
         {
             errors.Add("Client:Data is required.");
@@ -209,10 +222,38 @@ public sealed class ClientTlsOptions
 /// <summary>The <c>Client:Data</c> section: which data the agent trains on and which share of it is its own.</summary>
 public sealed class ClientDataOptions
 {
-    /// <summary><c>idx</c> (IDX image files, e.g. Fashion-MNIST) or <c>synthetic</c> (28×28×1 learnable images).</summary>
+    /// <summary>The source kinds <see cref="Source"/> accepts.</summary>
+    public static IReadOnlyList<string> Sources { get; } = ["idx", "synthetic", "csv", "images"];
+
+    /// <summary>
+    /// <c>idx</c> (IDX image files, e.g. Fashion-MNIST), <c>synthetic</c> (28×28×1 learnable images), <c>csv</c>
+    /// (a tabular file with a header, see <see cref="Path"/>, <see cref="LabelColumn"/>) or <c>images</c> (one
+    /// sub-folder of <see cref="Directory"/> per class).
+    /// </summary>
     public string Source { get; set; } = "idx";
 
-    /// <summary>The IDX directory; default <c>$FEDERATED_DATA</c> or <c>/usr/share/datasets/fashion-mnist</c>.</summary>
+    /// <summary>The CSV file (<c>csv</c> source).</summary>
+    public string? Path { get; set; }
+
+    /// <summary>The CSV label column's header name.</summary>
+    public string LabelColumn { get; set; } = "label";
+
+    /// <summary>The CSV feature columns, comma-separated; empty: every column but the label.</summary>
+    public string? FeatureColumns { get; set; }
+
+    /// <summary>The class names in class order, comma-separated (CSV labels); empty: numeric labels or sorted names.</summary>
+    public string? Classes { get; set; }
+
+    /// <summary>Width images are resized to (<c>images</c> source).</summary>
+    public int ImageWidth { get; set; } = 28;
+
+    /// <summary>Height images are resized to.</summary>
+    public int ImageHeight { get; set; } = 28;
+
+    /// <summary>1 (grey) or 3 (RGB).</summary>
+    public int ImageChannels { get; set; } = 1;
+
+    /// <summary>The IDX directory or the image folder's root; default <c>$FEDERATED_DATA</c> or <c>/usr/share/datasets/fashion-mnist</c>.</summary>
     public string Directory { get; set; } = Environment.GetEnvironmentVariable("FEDERATED_DATA") is { Length: > 0 } dir ? dir : IdxImageSource.DebianFashionMnistDirectory;
 
     /// <summary>The IDX split (<c>train</c> or <c>test</c>).</summary>
@@ -254,23 +295,66 @@ public sealed class ClientDataOptions
     /// <summary>True for the synthetic source.</summary>
     public bool IsSynthetic => string.Equals(Source?.Trim(), "synthetic", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>The normalised source kind (one of <see cref="Sources"/>), or null when unknown.</summary>
+    public string? SourceKind => Sources.FirstOrDefault(k => string.Equals(k, Source?.Trim(), StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The CSV schema these options describe.</summary>
+    public CsvSchema GetCsvSchema() => new()
+    {
+        Label = LabelColumn.Trim(),
+        Features = SplitList(FeatureColumns),
+        Classes = SplitList(Classes),
+    };
+
+    private static List<string> SplitList(string? text) =>
+        string.IsNullOrWhiteSpace(text) ? [] : text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+
     internal void AddErrors(List<string> errors)
     {
-        var source = Source?.Trim();
-        var synthetic = string.Equals(source, "synthetic", StringComparison.OrdinalIgnoreCase);
-        if (!synthetic && !string.Equals(source, "idx", StringComparison.OrdinalIgnoreCase))
+        var kind = SourceKind;
+        if (kind is null)
         {
-            errors.Add($"Client:Data:Source must be idx or synthetic, not '{Source}'.");
+            errors.Add($"Client:Data:Source must be one of {string.Join(", ", Sources)}, not '{Source}'.");
         }
 
-        if (!synthetic && string.IsNullOrWhiteSpace(Directory))
+        if (kind is "idx" && string.IsNullOrWhiteSpace(Directory))
         {
             errors.Add("Client:Data:Directory must name the directory holding the IDX files.");
         }
 
-        if (!synthetic && string.IsNullOrWhiteSpace(Split))
+        if (kind is "idx" && string.IsNullOrWhiteSpace(Split))
         {
             errors.Add("Client:Data:Split must name an IDX split such as train.");
+        }
+
+        if (kind is "images" && string.IsNullOrWhiteSpace(Directory))
+        {
+            errors.Add("Client:Data:Directory must name the image folder (one sub-folder per class).");
+        }
+
+        if (kind is "images" && (ImageWidth is < 1 or > 4096 || ImageHeight is < 1 or > 4096))
+        {
+            errors.Add($"Client:Data:ImageWidth and Client:Data:ImageHeight must be between 1 and 4096, not {ImageWidth}×{ImageHeight}.");
+        }
+
+        if (kind is "images" && ImageChannels is not (1 or 3))
+        {
+            errors.Add($"Client:Data:ImageChannels must be 1 (grey) or 3 (RGB), not {ImageChannels}.");
+        }
+
+        if (kind is "csv" && string.IsNullOrWhiteSpace(Path))
+        {
+            errors.Add("Client:Data:Path must name the CSV file of the csv source.");
+        }
+
+        if (kind is "csv" && string.IsNullOrWhiteSpace(LabelColumn))
+        {
+            errors.Add("Client:Data:LabelColumn must name the CSV file's label column.");
+        }
+
+        if (kind is "csv" && SplitList(FeatureColumns).Contains(LabelColumn?.Trim() ?? ""))
+        {
+            errors.Add($"Client:Data:FeatureColumns must not include the label column '{LabelColumn}'.");
         }
 
         if (Clients < 1)
@@ -306,17 +390,17 @@ public sealed class ClientDataOptions
             errors.Add($"Client:Data:Normalization must be fashion-mnist, mnist or none, not '{Normalization}'.");
         }
 
-        if (synthetic && SyntheticCount < 1)
+        if (kind is "synthetic" && SyntheticCount < 1)
         {
             errors.Add($"Client:Data:SyntheticCount must be positive, not {SyntheticCount}.");
         }
 
-        if (synthetic && SyntheticClasses < 2)
+        if (kind is "synthetic" && SyntheticClasses < 2)
         {
             errors.Add($"Client:Data:SyntheticClasses must be at least 2, not {SyntheticClasses}.");
         }
 
-        if (synthetic && Clients >= 1 && SyntheticCount >= 1 && SyntheticCount < Clients)
+        if (kind is "synthetic" && Clients >= 1 && SyntheticCount >= 1 && SyntheticCount < Clients)
         {
             errors.Add($"Client:Data:SyntheticCount ({SyntheticCount}) must be at least Client:Data:Clients ({Clients}).");
         }
@@ -338,4 +422,90 @@ public sealed class ClientSimulationOptions
 
     /// <summary>Seed of the dropout draws.</summary>
     public long Seed { get; set; }
+}
+
+/// <summary>
+/// The <c>Client:Resources</c> section: what the agent may take from the device it shares with its owner. Threads are
+/// <see cref="ClientOptions.Threads"/>; this adds a memory budget, a daily training window, a duty cycle and a pause file.
+/// </summary>
+public sealed class ClientResourceOptions
+{
+    /// <summary>
+    /// Memory the agent may use for replay buffers and caches (pending uploads, continual-learning state), in MiB;
+    /// 0: no budget. The local data set and the model are not counted.
+    /// </summary>
+    public int MemoryBudgetMB { get; set; }
+
+    /// <summary>
+    /// Local times of day training may run in, <c>HH:mm-HH:mm</c> (may wrap midnight, e.g. <c>22:00-06:00</c>); empty:
+    /// any time. Outside it a task waits (between mini-batches too) until the window opens.
+    /// </summary>
+    public string? TrainingWindow { get; set; }
+
+    /// <summary>Largest share of wall time spent training, in (0, 1]: after each mini-batch the agent rests for batch time × (1/DutyCycle − 1).</summary>
+    public double DutyCycle { get; set; } = 1;
+
+    /// <summary>
+    /// While this file exists training waits (between mini-batches) and new tasks do not start; relative paths are under
+    /// the state directory. <c>federated-client pause</c> and <c>resume</c> create and remove it.
+    /// </summary>
+    public string PauseFile { get; set; } = "pause";
+
+    /// <summary>How often a paused or out-of-window agent looks again, in seconds.</summary>
+    public double PollSeconds { get; set; } = 1;
+
+    /// <summary>The parsed <see cref="TrainingWindow"/>; null when training may run at any time.</summary>
+    public (TimeSpan Start, TimeSpan End)? GetTrainingWindow()
+    {
+        if (string.IsNullOrWhiteSpace(TrainingWindow))
+        {
+            return null;
+        }
+
+        var parts = TrainingWindow.Split('-', StringSplitOptions.TrimEntries);
+        if (parts.Length != 2
+            || !TimeSpan.TryParseExact(parts[0], @"hh\:mm", CultureInfo.InvariantCulture, out var start)
+            || !TimeSpan.TryParseExact(parts[1], @"hh\:mm", CultureInfo.InvariantCulture, out var end)
+            || start == end || start.TotalHours >= 24 || end.TotalHours >= 24)
+        {
+            throw new FormatException($"Client:Resources:TrainingWindow must be HH:mm-HH:mm with two different times (e.g. 22:00-06:00), not '{TrainingWindow}'.");
+        }
+
+        return (start, end);
+    }
+
+    /// <summary>The budget in bytes; null without one.</summary>
+    public long? MemoryBudgetBytes => MemoryBudgetMB > 0 ? MemoryBudgetMB * 1024L * 1024L : null;
+
+    internal void AddErrors(List<string> errors)
+    {
+        if (MemoryBudgetMB is < 0 or > 16 * 1024 * 1024)
+        {
+            errors.Add($"Client:Resources:MemoryBudgetMB must be 0 (no budget) or a positive number of MiB, not {MemoryBudgetMB}.");
+        }
+
+        try
+        {
+            GetTrainingWindow();
+        }
+        catch (FormatException e)
+        {
+            errors.Add(e.Message);
+        }
+
+        if (!(DutyCycle is >= 0.01 and <= 1))
+        {
+            errors.Add($"Client:Resources:DutyCycle must be between 0.01 and 1 (the share of time spent training), not {DutyCycle}.");
+        }
+
+        if (string.IsNullOrWhiteSpace(PauseFile))
+        {
+            errors.Add("Client:Resources:PauseFile must name a file (relative paths are under the state directory).");
+        }
+
+        if (!(PollSeconds is >= 0.01 and <= 3600))
+        {
+            errors.Add($"Client:Resources:PollSeconds must be between 0.01 and 3600, not {PollSeconds}.");
+        }
+    }
 }

@@ -26,6 +26,7 @@ public static class ClientServiceCollectionExtensions
         services.TryAddSingleton(sp => new AgentStateStore(
             sp.GetRequiredService<IOptions<ClientOptions>>().Value.StateDirectory,
             sp.GetRequiredService<ILogger<AgentStateStore>>()));
+        services.TryAddSingleton<AgentStatusReporter>();
         services.AddHostedService<AgentWorker>();
         return services;
     }

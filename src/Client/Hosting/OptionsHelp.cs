@@ -38,9 +38,16 @@ public static class OptionsHelp
             new("Client:Tls:KeyPath", "(none)", "Mutual TLS: the PEM private key of the client certificate."),
             new("Client:Device", o.Device, "auto, cpu or cuda."),
             new("Client:Threads", o.Threads.ToString(ci), "libtorch intra-op threads; 0 = libtorch default (one per core). Several agents sharing one machine should use 1 (the launcher passes 1)."),
-            new("Client:StateDirectory", o.StateDirectory, "Where the agent keeps state.json (id, last round), its local model and its strategy state (crash-safe, atomic writes)."),
-            new("Client:Data:Source", d.Source, "idx (IDX image files such as Fashion-MNIST) or synthetic (learnable 28x28x1 images)."),
-            new("Client:Data:Directory", "$FEDERATED_DATA or /usr/share/datasets/fashion-mnist", "Directory holding the IDX files (raw or .gz)."),
+            new("Client:StateDirectory", o.StateDirectory, "Where the agent keeps state.json (id, last round, last result), its local model, strategy state, error-feedback residual, pending uploads (pending/), the continual-learning slot (continual/) and status.json; crash-safe, atomic writes."),
+            new("Client:Data:Source", d.Source, "idx (IDX image files such as Fashion-MNIST), synthetic (learnable 28x28x1 images), csv (a tabular file with a header) or images (one sub-folder of Directory per class)."),
+            new("Client:Data:Directory", "$FEDERATED_DATA or /usr/share/datasets/fashion-mnist", "Directory holding the IDX files (raw or .gz), or the image folder's root."),
+            new("Client:Data:Path", "(none)", "csv: the CSV file (header row, numeric features, a label column)."),
+            new("Client:Data:LabelColumn", d.LabelColumn, "csv: the label column's header name."),
+            new("Client:Data:FeatureColumns", "(all but the label)", "csv: the feature columns, comma-separated."),
+            new("Client:Data:Classes", "(numeric labels or sorted names)", "csv: the class names in class order, comma-separated."),
+            new("Client:Data:ImageWidth", d.ImageWidth.ToString(ci), "images: width images are resized to."),
+            new("Client:Data:ImageHeight", d.ImageHeight.ToString(ci), "images: height images are resized to."),
+            new("Client:Data:ImageChannels", d.ImageChannels.ToString(ci), "images: 1 (grey) or 3 (RGB)."),
             new("Client:Data:Split", d.Split, "The IDX split to train on."),
             new("Client:Data:Partition", d.Partition, $"How the data set is split across agents: {Partitioners.Syntax}."),
             new("Client:Data:Clients", d.Clients.ToString(ci), "Number of partitions (agents sharing the data set)."),
@@ -50,6 +57,11 @@ public static class OptionsHelp
             new("Client:Data:Normalization", d.Normalization, "fashion-mnist, mnist or none."),
             new("Client:Data:SyntheticCount", d.SyntheticCount.ToString(ci), "Samples the synthetic source generates before partitioning."),
             new("Client:Data:SyntheticClasses", d.SyntheticClasses.ToString(ci), "Classes of the synthetic source."),
+            new("Client:Resources:MemoryBudgetMB", o.Resources.MemoryBudgetMB.ToString(ci), "MiB the agent may use for replay buffers and caches (pending uploads, continual-learning state); 0 = no budget."),
+            new("Client:Resources:TrainingWindow", "(any time)", "Local times training may run in, HH:mm-HH:mm (may wrap midnight, e.g. 22:00-06:00)."),
+            new("Client:Resources:DutyCycle", o.Resources.DutyCycle.ToString(ci), "Largest share of wall time spent training, 0.01-1; the agent rests between mini-batches."),
+            new("Client:Resources:PauseFile", o.Resources.PauseFile, "While this file exists (relative: under the state directory) training waits; 'federated-client pause' / 'resume' create and remove it."),
+            new("Client:Resources:PollSeconds", o.Resources.PollSeconds.ToString(ci), "How often a paused agent looks again."),
             new("Client:ReconnectMinSeconds", o.ReconnectMinSeconds.ToString(ci), "First reconnect delay ceiling in seconds; doubles per failed attempt (exponential backoff with full jitter)."),
             new("Client:ReconnectMaxSeconds", o.ReconnectMaxSeconds.ToString(ci), "Largest reconnect delay in seconds."),
             new("Client:MaxTransferRetries", o.MaxTransferRetries.ToString(ci), "How often a broken download or upload is resumed before the task fails."),
@@ -78,7 +90,9 @@ public static class OptionsHelp
         writer.WriteLine("federated-client: the Federated client agent. Enrols with a coordinator, trains the global model on local data");
         writer.WriteLine("and uploads model updates, reconnecting on its own when the coordinator restarts.");
         writer.WriteLine();
-        writer.WriteLine("Usage: federated-client [--Client:Key=value ...]");
+        writer.WriteLine("Usage: federated-client [--Client:Key=value ...]          run the agent");
+        writer.WriteLine("       federated-client status [--json] [--Client:...]  identity, device, round, last result, queued work");
+        writer.WriteLine("       federated-client pause | resume [--Client:...]   pause or resume training (the pause file)");
         writer.WriteLine();
         writer.WriteLine("Settings come from appsettings.json, then environment variables (FEDERATED_CLIENT__Key or Client__Key,");
         writer.WriteLine("'__' separating sections, e.g. FEDERATED_CLIENT__Data__Index=3), then the command line (highest).");

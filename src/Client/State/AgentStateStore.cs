@@ -32,6 +32,15 @@ public sealed partial class AgentStateStore
     /// <summary>The reconstructed global model's file name.</summary>
     public const string DownlinkModelFileName = "downlink-model.safetensors";
 
+    /// <summary>The folder that holds uploads not yet delivered, one sub-folder each.</summary>
+    public const string PendingFolderName = "pending";
+
+    /// <summary>The folder reserved for continual-learning state (written by <c>Federated.Learning.Continual</c>; the agent never deletes it).</summary>
+    public const string ContinualFolderName = "continual";
+
+    /// <summary>The agent's live status (<see cref="AgentStatus"/>), for <c>federated-client status</c>.</summary>
+    public const string StatusFileName = "status.json";
+
     private const string DownlinkTensor = "model";
     private const string DownlinkVersionKey = "federated.model_version";
     private const string DownlinkLayoutKey = "federated.layout";
@@ -65,6 +74,22 @@ public sealed partial class AgentStateStore
     /// <summary>Path of the reconstructed global model.</summary>
     public string DownlinkModelPath => Path.Combine(Directory, DownlinkModelFileName);
 
+    /// <summary>The folder of pending uploads.</summary>
+    public string PendingDirectory => Path.Combine(Directory, PendingFolderName);
+
+    /// <summary>The continual-learning slot: a directory a <c>ContinualState</c> saves itself into and restores from.</summary>
+    public string ContinualDirectory => Path.Combine(Directory, ContinualFolderName);
+
+    /// <summary>Path of <c>status.json</c>.</summary>
+    public string StatusPath => Path.Combine(Directory, StatusFileName);
+
+    /// <summary>Creates the directory and its fixed sub-folders (<c>pending/</c>, <c>continual/</c>).</summary>
+    public void EnsureLayout()
+    {
+        System.IO.Directory.CreateDirectory(PendingDirectory);
+        System.IO.Directory.CreateDirectory(ContinualDirectory);
+    }
+
     /// <summary>Reads <c>state.json</c>; a missing file gives a fresh state, a corrupt or future one a warning and a fresh state that keeps a readable agent id.</summary>
     public AgentState Load()
     {
@@ -95,7 +120,7 @@ public sealed partial class AgentStateStore
             using var document = JsonDocument.Parse(text);
             var root = document.RootElement;
             var version = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : -1;
-            if (version != AgentState.CurrentVersion)
+            if (version is < AgentState.OldestReadableVersion or > AgentState.CurrentVersion)
             {
                 var id = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("agentId", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
                 ClientStateLog.StateUnsupported(_logger, path, version, AgentState.CurrentVersion, id is not null);
@@ -169,10 +194,7 @@ public sealed partial class AgentStateStore
         }
 
         System.IO.Directory.CreateDirectory(Directory);
-        var list = tensors.OrderBy(t => t.Key, StringComparer.Ordinal)
-            .Select(t => SafeTensor.FromSingles(t.Key, [t.Value.LongLength], t.Value))
-            .ToList();
-        SafeTensorsFile.Write(LocalStatePath, list, new Dictionary<string, string>(StringComparer.Ordinal) { ["federated.state.version"] = "1" });
+        WriteLocalState(LocalStatePath, tensors);
     }
 
     /// <summary>Reads the strategy state; a missing file gives an empty one, a corrupt one a warning and an empty one.</summary>

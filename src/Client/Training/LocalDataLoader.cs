@@ -11,13 +11,21 @@ public static class LocalDataLoader
     /// <summary>The sample shape of the synthetic source.</summary>
     public static IReadOnlyList<int> SyntheticSampleShape { get; } = [1, 28, 28];
 
-    /// <summary>Opens the configured source (IDX files or synthetic images), before partitioning.</summary>
+    /// <summary>
+    /// Opens the configured source (IDX files, synthetic images, a CSV file or an image folder), before partitioning.
+    /// Every source is an <see cref="ILabelledSource"/>; a bad file is an <see cref="InvalidDataException"/> naming it (and the row).
+    /// </summary>
     public static ILabelledSource OpenSource(ClientDataOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.IsSynthetic
-            ? SyntheticImages.Create(options.SyntheticCount, SyntheticSampleShape, options.SyntheticClasses, unchecked((int)options.Seed))
-            : OpenIdx(options.Directory, options.Split);
+        return options.SourceKind switch
+        {
+            "synthetic" => SyntheticImages.Create(options.SyntheticCount, SyntheticSampleShape, options.SyntheticClasses, unchecked((int)options.Seed)),
+            "csv" => CsvSource.Load(options.Path!, options.GetCsvSchema()),
+            "images" => ImageFolderSource.Load(options.Directory, options.ImageWidth, options.ImageHeight, options.ImageChannels),
+            "idx" => OpenIdx(options.Directory, options.Split),
+            _ => throw new ArgumentException($"Client:Data:Source must be one of {string.Join(", ", ClientDataOptions.Sources)}, not '{options.Source}'."),
+        };
     }
 
     private static readonly Lock SourceGate = new();

@@ -83,6 +83,12 @@ public sealed class LocalTrainingService : IDisposable
     /// <summary>The local data set.</summary>
     public TensorDataset Data { get; }
 
+    /// <summary>The resource limits every local training run is held to (none when null).</summary>
+    public ResourceGate? Gate { get; set; }
+
+    /// <summary>The device's name: <c>cpu</c> or <c>cuda:N</c>.</summary>
+    public string DeviceName => _compute.IsCuda ? $"cuda:{Math.Max(0, (int)_compute.Device.index)}" : "cpu";
+
     /// <summary>The current model's name (null before the first task).</summary>
     public string? ModelName => _modelName;
 
@@ -211,7 +217,9 @@ public sealed class LocalTrainingService : IDisposable
         var plugins = ClientAlgorithmsAdapter.Create(round);
         try
         {
-            var report = new LocalTrainer(plugins, _time).Train(_model!, data, options, cancellationToken);
+            Gate?.Attach(cancellationToken);
+            IEnumerable<ITrainingPlugin> hooks = Gate is null ? plugins : plugins.Cast<ITrainingPlugin>().Append(Gate).ToList();
+            var report = new LocalTrainer(hooks, _time).Train(_model!, data, options, cancellationToken);
             if (report.Cancelled)
             {
                 throw new OperationCanceledException("Local training was cancelled.", cancellationToken);
@@ -313,8 +321,21 @@ public sealed class LocalTrainingService : IDisposable
         return Evaluator.Evaluate(_model!, Data);
     }
 
-    /// <summary>Writes the local model, the strategy state, the compression state and then <c>state.json</c> (each atomically).</summary>
-    public void Persist(AgentState state)
+    /// <summary>
+    /// Commits <paramref name="payload"/> as a pending upload with the state right after sealing it (error-feedback
+    /// residual, strategy state), before the upload starts; see <see cref="AgentStateStore.SavePending"/>.
+    /// </summary>
+    public void SavePending(SealedPayload payload, UploadHeader header, TaskResult result)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        _store.SavePending(payload, header, result, _uploads.Feedback, _localState, _time.GetUtcNow());
+    }
+
+    /// <summary>
+    /// Writes the local model, the strategy state, the compression state and then <c>state.json</c> (each atomically);
+    /// returns the state as written (with the model's name, layout and the device), which the caller should keep.
+    /// </summary>
+    public AgentState Persist(AgentState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (_weights is not null && _modelName is not null)
@@ -325,12 +346,15 @@ public sealed class LocalTrainingService : IDisposable
         _store.SaveLocalState(_localState);
         _uploads.Persist();
         _downlink.Persist();
-        _store.Save(state with
+        var saved = state with
         {
             ModelName = _modelName ?? state.ModelName,
             LayoutFingerprint = _weights?.Layout.Fingerprint ?? state.LayoutFingerprint,
+            Device = DeviceName,
             SavedAt = _time.GetUtcNow(),
-        });
+        };
+        _store.Save(saved);
+        return saved;
     }
 
     /// <summary>Sets libtorch's intra-op threads.</summary>

@@ -54,6 +54,9 @@ internal sealed class UploadEncoder(AgentStateStore store, string? restoredFinge
     private bool _loaded;
     private bool _dirty;
 
+    /// <summary>The error-feedback state (null without error feedback or before the first encoding).</summary>
+    public ErrorFeedback? Feedback => _feedback;
+
     /// <summary>The current residual (empty before the first error-feedback encoding).</summary>
     public ReadOnlySpan<float> Residual => _feedback is null ? default : _feedback.Residual;
 

@@ -74,14 +74,29 @@ public sealed class TransferClient
         }
     }
 
-    /// <summary>Uploads <paramref name="payload"/> with <paramref name="header"/>, resuming after breaks.</summary>
-    public async Task UploadAsync(SealedPayload payload, UploadHeader header, CancellationToken cancellationToken)
+    /// <summary>
+    /// Uploads <paramref name="payload"/> with <paramref name="header"/>, resuming after breaks. With
+    /// <paramref name="resume"/> (an upload an earlier session or process began) it first asks the coordinator how much
+    /// it has: nothing more is sent when the upload is complete, and it goes on at the coordinator's next chunk otherwise.
+    /// </summary>
+    public async Task UploadAsync(SealedPayload payload, UploadHeader header, CancellationToken cancellationToken, bool resume = false)
     {
         ArgumentNullException.ThrowIfNull(payload);
         ArgumentNullException.ThrowIfNull(header);
         var started = _time.GetTimestamp();
         var delays = new ReconnectBackoff(0.25, 5);
         var start = 0;
+        if (resume)
+        {
+            var next = await QueryResumePointAsync(payload.TransferId, cancellationToken);
+            if (next is null)
+            {
+                LogUploaded(payload, started);
+                return;
+            }
+
+            start = Math.Clamp(next.Value, 0, payload.ChunkCount - 1);
+        }
         for (var retry = 0; ; retry++)
         {
             try
@@ -98,14 +113,14 @@ public sealed class TransferClient
             catch (Exception e) when (retry < _maxRetries && TransportErrors.IsResumable(e, cancellationToken))
             {
                 await Task.Delay(delays.NextDelay(), _time, cancellationToken);
-                var resume = await QueryResumePointAsync(payload.TransferId, cancellationToken);
-                if (resume is null)
+                var resumeAt = await QueryResumePointAsync(payload.TransferId, cancellationToken);
+                if (resumeAt is null)
                 {
                     LogUploaded(payload, started);
                     return;
                 }
 
-                start = Math.Clamp(resume.Value, 0, payload.ChunkCount - 1);
+                start = Math.Clamp(resumeAt.Value, 0, payload.ChunkCount - 1);
                 AgentLog.TransferRetry(_logger, "Upload", payload.TransferId, TransportErrors.Describe(e), start, retry + 1, _maxRetries);
             }
         }

@@ -21,6 +21,17 @@ public sealed class SealedPayload
         ChunkBytes = chunkBytes;
     }
 
+    /// <summary>Wraps bytes that an earlier <see cref="SealedPayload"/> serialised (a resumed upload after a restart: same bytes, same SHA-256).</summary>
+    public SealedPayload(string transferId, byte[] bytes, int chunkBytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkBytes, 1024);
+        TransferId = transferId;
+        Bytes = bytes;
+        Sha256 = SHA256.HashData(Bytes);
+        ChunkBytes = chunkBytes;
+    }
+
     /// <summary>The transfer id.</summary>
     public string TransferId { get; }
 
