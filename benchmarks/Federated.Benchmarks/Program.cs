@@ -16,6 +16,7 @@ NativeRuntime.TuneProcess();
 //        federated-bench robust [--n N] [--d D] [--repeats N] [--out FILE]
 //        federated-bench codecs [--repeats N] [--out FILE]   (delta codec throughput, CodecBenchmark.cs)
 //        federated-bench secagg [--n N,N] [--d D,D] [--repeats N] [--out FILE]   (SecAgg+ costs, SecAggBenchmark.cs)
+//        federated-bench continual --scenario S --method M [...] | --grid [...]   (continual learning, ContinualRunner.cs)
 if (args is ["robust", .. var robustArgs])
 {
     return RobustBenchmark.Run(robustArgs);
@@ -29,6 +30,11 @@ if (args is ["codecs", .. var codecArgs])
 if (args is ["secagg", .. var secaggArgs])
 {
     return SecAggBenchmark.Run(secaggArgs);
+}
+
+if (args is ["continual", .. var continualArgs])
+{
+    return ContinualRunner.Run(continualArgs);
 }
 
 var settings = BenchSettings.Parse(args);

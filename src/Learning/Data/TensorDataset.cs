@@ -87,6 +87,50 @@ public sealed class TensorDataset : IDisposable
             numClasses ?? source.NumClasses);
     }
 
+    /// <summary>
+    /// Wraps tensors that already exist — features [N, …] float32 and int64 labels [N] on one device — taking ownership
+    /// of both (they leave any dispose scope).
+    /// </summary>
+    public static TensorDataset FromTensors(string name, Tensor features, Tensor labels, int numClasses)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.dim() != 1 || features.dim() < 2 || features.shape[0] != labels.shape[0])
+        {
+            throw new ArgumentException($"Features [{string.Join(", ", features.shape)}] and labels [{string.Join(", ", labels.shape)}] do not describe one data set.");
+        }
+
+        using var hostLabels = labels.to(ScalarType.Int64).cpu();
+        var host = hostLabels.data<long>().ToArray();
+        var ints = new int[host.Length];
+        for (var i = 0; i < host.Length; i++)
+        {
+            if ((ulong)host[i] >= (ulong)numClasses)
+            {
+                throw new ArgumentOutOfRangeException(nameof(labels), host[i], $"Label outside 0..{numClasses - 1}.");
+            }
+
+            ints[i] = (int)host[i];
+        }
+
+        return new TensorDataset(name, features.DetachFromDisposeScope(), labels.to(ScalarType.Int64).DetachFromDisposeScope(), ints, numClasses);
+    }
+
+    /// <summary>The samples of <paramref name="parts"/> one after the other, as a new dataset (same device, shapes and class count).</summary>
+    public static TensorDataset Concatenate(IReadOnlyList<TensorDataset> parts, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        if (parts.Count == 0)
+        {
+            throw new ArgumentException("Nothing to concatenate.", nameof(parts));
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var features = torch.cat(parts.Select(p => p.Features).ToList(), 0).MoveToOuterDisposeScope();
+        var labels = torch.cat(parts.Select(p => p.LabelTensor).ToList(), 0).MoveToOuterDisposeScope();
+        return FromTensors(name ?? string.Join("+", parts.Select(p => p.Name)), features, labels, parts.Max(p => p.NumClasses));
+    }
+
     /// <summary>The samples at <paramref name="indices"/>, as a new dataset on the same device.</summary>
     public TensorDataset Subset(ReadOnlySpan<int> indices, string? name = null)
     {

@@ -40,10 +40,11 @@ public sealed class LocalTrainer
         model.train();
 
         var context = new TrainingContext(model, optimizer, options, data, cancellationToken);
-        var epochs = new List<EpochMetrics>(options.Epochs);
+        var stepBudget = options.MaxSteps;
+        var epochs = new List<EpochMetrics>(stepBudget > 0 ? 4 : options.Epochs);
         var cancelled = false;
         Fire(static (p, c) => p.BeforeTraining(c), context);
-        for (var epoch = 0; epoch < options.Epochs && !cancelled; epoch++)
+        for (var epoch = 0; (stepBudget > 0 ? context.Step < stepBudget : epoch < options.Epochs) && !cancelled; epoch++)
         {
             context.Epoch = epoch;
             Fire(static (p, c) => p.BeforeEpoch(c), context);
@@ -53,7 +54,12 @@ public sealed class LocalTrainer
             long samples = 0;
             using (var batches = new EpochBatches(data, options.BatchSize, shuffle, options.DropLast))
             {
-                for (var b = 0; b < batches.Count; b++)
+                if (batches.Count == 0 && stepBudget > 0)
+                {
+                    throw new ArgumentException($"MaxSteps needs at least one batch per epoch; {data.Count} samples with DropLast give none.", nameof(data));
+                }
+
+                for (var b = 0; b < batches.Count && (stepBudget == 0 || context.Step < stepBudget); b++)
                 {
                     if (cancellationToken.IsCancellationRequested)
                     {

@@ -55,10 +55,18 @@ public sealed record TrainingOptions
     /// <summary>Drop the last, partial batch of every epoch.</summary>
     public bool DropLast { get; init; }
 
+    /// <summary>
+    /// Iteration-based training: when positive, the trainer keeps cycling epochs (reshuffling each time) until it has taken
+    /// exactly this many optimiser steps, and <see cref="Epochs"/> is ignored; 0 (the default) trains for
+    /// <see cref="Epochs"/> passes. Continual-learning protocols count iterations per experience, not epochs.
+    /// </summary>
+    public long MaxSteps { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid field.</summary>
     public void Validate()
     {
         Require(Epochs >= 1, nameof(Epochs), "must be at least 1");
+        Require(MaxSteps >= 0, nameof(MaxSteps), "must be 0 (off) or positive");
         Require(BatchSize >= 1, nameof(BatchSize), "must be at least 1");
         Require(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), "must be positive and finite");
         Require(Momentum >= 0 && Momentum < 1, nameof(Momentum), "must be in [0, 1)");

@@ -122,6 +122,42 @@ public sealed class LocalTrainerTests
         Assert.Equal(0, report.Steps);
     }
 
+    [Fact]
+    public void Train_MaxSteps_CyclesEpochsUntilExactlyThatManySteps()
+    {
+        using var data = SmallImages(40);
+        using var model = ModelFactory.Create("mlp", new ModelShape(1, 28, 28, 4), torch.CPU);
+
+        // 40 samples in batches of 16: 3 batches per epoch, so 7 steps end one batch into the third epoch.
+        var report = new LocalTrainer().Train(model, data, new TrainingOptions { Epochs = 1, BatchSize = 16, MaxSteps = 7, Seed = 3 });
+
+        Assert.Equal(7, report.Steps);
+        Assert.Equal(3, report.Epochs.Count);
+        Assert.Equal(new long[] { 40, 40, 16 }, report.Epochs.Select(e => e.Samples));
+    }
+
+    [Fact]
+    public void Train_MaxSteps_ReshufflesEveryEpoch()
+    {
+        using var data = SmallImages(32);
+        var firstBatches = new List<long[]>();
+        var recorder = new FirstBatchRecorder(firstBatches);
+        using var model = ModelFactory.Create("mlp", new ModelShape(1, 28, 28, 4), torch.CPU);
+
+        new LocalTrainer([recorder]).Train(model, data, new TrainingOptions { BatchSize = 32, MaxSteps = 3, Seed = 3 });
+
+        Assert.Equal(3, firstBatches.Count);
+        Assert.NotEqual(firstBatches[0], firstBatches[1]);
+    }
+
+    [Fact]
+    public void Validate_NegativeMaxSteps_NamesTheField()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new TrainingOptions { MaxSteps = -1 }.Validate());
+
+        Assert.Contains("MaxSteps", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(0, 64, 0.1)]
     [InlineData(1, 0, 0.1)]
@@ -171,6 +207,17 @@ public sealed class LocalTrainerTests
         }
 
         public void AfterTraining(TrainingContext context) => Log.Add($"{name}:AfterTraining");
+    }
+
+    private sealed class FirstBatchRecorder(List<long[]> batches) : ITrainingPlugin
+    {
+        public void BeforeBatch(TrainingContext context)
+        {
+            if (context.BatchIndex == 0)
+            {
+                batches.Add(context.Targets!.data<long>().ToArray());
+            }
+        }
     }
 
     private sealed class L2PenaltyPlugin(double strength) : ITrainingPlugin
