@@ -1,11 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Reflection;
 using System.Text;
 using Federated.Protocol;
 using Federated.Protocol.V1;
+using Federated.Simulations.Launch;
 using Grpc.Net.Client;
 
 namespace Federated.Simulations.Fault;
@@ -81,7 +80,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
     private async Task<(Outcome Outcome, Kill? Kill, double Seconds)> RunOnceAsync(string coordinatorDll, string clientDll, string directory, (int Round, double Delay)? kill, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(directory);
-        var port = FreePort();
+        var port = ChildProcesses.FreePort();
         var address = Inv($"http://127.0.0.1:{port}");
         var scenario = new Scenarios.Scenario
         {
@@ -120,7 +119,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
         Kill? done = null;
         try
         {
-            var coordinator = Start(coordinatorDll, coordinatorArguments, Path.Combine(directory, "coordinator.log"));
+            var coordinator = ChildProcesses.StartDotnet(coordinatorDll, coordinatorArguments, Path.Combine(directory, "coordinator.log"));
             processes.Add(coordinator);
             await WaitForCoordinatorAsync(address, coordinator, cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < settings.Agents; i++)
@@ -128,7 +127,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
                 var agent = Scenarios.FederationPlan.Agent(scenario, i, address, Path.Combine(directory, Inv($"agent-{i:D4}")));
                 agent["Client:ReconnectMinSeconds"] = "0.2";
                 agent["Client:ReconnectMaxSeconds"] = "1";
-                processes.Add(Start(clientDll, [.. agent.SelectMany(kv => new[] { "--" + kv.Key, kv.Value })], Path.Combine(directory, Inv($"agent-{i:D4}.log"))));
+                processes.Add(ChildProcesses.StartDotnet(clientDll, [.. agent.SelectMany(kv => new[] { "--" + kv.Key, kv.Value })], Path.Combine(directory, Inv($"agent-{i:D4}.log"))));
             }
 
             if (kill is { } k && await WaitForRoundAsync(address, coordinator, k.Round, cancellationToken).ConfigureAwait(false) is > 0 and var inRound)
@@ -141,7 +140,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
                     await coordinator.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
                     done = new Kill(k.Round, k.Delay, CommittedRounds(state));
                     File.AppendAllText(Path.Combine(directory, "coordinator.log"), Inv($"=== fault: SIGKILL in round {k.Round} after {k.Delay:F2} s; {done.CommittedAtKill} rounds committed ==={Environment.NewLine}"));
-                    coordinator = Start(coordinatorDll, coordinatorArguments, Path.Combine(directory, "coordinator.log"), append: true);
+                    coordinator = ChildProcesses.StartDotnet(coordinatorDll, coordinatorArguments, Path.Combine(directory, "coordinator.log"), append: true);
                     processes.Add(coordinator);
                 }
             }
@@ -292,54 +291,6 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
         }
 
         throw new TimeoutException("The coordinator did not answer within 120 s.");
-    }
-
-    private static Process Start(string dll, IReadOnlyList<string> arguments, string logPath, bool append = false)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        info.Environment["DOTNET_gcServer"] = "0";
-        var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {dll}.");
-        var log = new StreamWriter(logPath, append) { AutoFlush = true };
-        var gate = new Lock();
-        void Write(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (gate)
-            {
-                log.WriteLine(line);
-            }
-        }
-
-        process.OutputDataReceived += (_, e) => Write(e.Data);
-        process.ErrorDataReceived += (_, e) => Write(e.Data);
-        process.Exited += (_, _) =>
-        {
-            lock (gate)
-            {
-                log.Dispose();
-            }
-        };
-        process.EnableRaisingEvents = true;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static string FindRepositoryRoot()

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Reflection;
 using System.Text;
 using Federated.Protocol;
@@ -58,7 +56,7 @@ internal sealed class ProcessLauncher(Scenarios.Scenario scenario, IReadOnlyList
         }
 
         Directory.CreateDirectory(outputDirectory);
-        var port = FreePort();
+        var port = ChildProcesses.FreePort();
         var address = $"http://127.0.0.1:{port}";
         var stopwatch = Stopwatch.StartNew();
         try
@@ -123,42 +121,7 @@ internal sealed class ProcessLauncher(Scenarios.Scenario scenario, IReadOnlyList
 
     private Process Start(string dll, string name, IReadOnlyList<string> arguments)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(dll);
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        info.Environment["DOTNET_gcServer"] = "0";
-        var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {name}.");
-        var log = new StreamWriter(Path.Combine(outputDirectory, $"{name}.log")) { AutoFlush = true };
-        var gate = new Lock();
-        void Write(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (gate)
-            {
-                log.WriteLine(line);
-            }
-        }
-
-        process.OutputDataReceived += (_, e) => Write(e.Data);
-        process.ErrorDataReceived += (_, e) => Write(e.Data);
-        process.Exited += (_, _) =>
-        {
-            lock (gate)
-            {
-                log.Dispose();
-            }
-        };
-        process.EnableRaisingEvents = true;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = ChildProcesses.StartDotnet(dll, arguments, Path.Combine(outputDirectory, $"{name}.log"));
         _processes.Add(process);
         return process;
     }
@@ -210,13 +173,6 @@ internal sealed class ProcessLauncher(Scenarios.Scenario scenario, IReadOnlyList
         }
 
         return text.ToString();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static string FindRepositoryRoot()
