@@ -91,6 +91,11 @@ internal static class CoordinatorHelp
           --Coordinator:Compression:Downlink       Codec of the model deltas sent to agents whose version is known
                                                    (default none = the full dense model).
 
+        Federated continual learning (off by default):
+          --Coordinator:Continual:ConsolidateFisher
+                                                   Average the agents' Fisher diagonals (weighted by examples) and
+                                                   send them with their anchor to the agents' EWC (default false).
+
         Differential privacy (client-level DP-FedAvg; off by default):
           --Coordinator:Privacy:Enabled            Clip, noise and account every round (default false).
           --Coordinator:Privacy:SampleRate         q: each agent of the population joins a round independently with

@@ -157,6 +157,21 @@ public sealed class CoordinatorOptions
 
     /// <summary>Agent identity (keys, tokens, revocation), TLS, health and reflection, and the service's limits.</summary>
     public SecuritySettings Security { get; set; } = new();
+
+    /// <summary>Federated continual learning on the coordinator's side (Fisher consolidation); off by default.</summary>
+    public ContinualSettings Continual { get; set; } = new();
+}
+
+/// <summary>
+/// Federated continual learning (the <c>Coordinator:Continual</c> section). With <see cref="ConsolidateFisher"/> the
+/// strategy is wrapped in a <see cref="Learning.Continual.FisherConsolidationStrategy"/>: agents upload the Fisher
+/// diagonal of every experience boundary they cross, the coordinator averages them weighted by examples and sends the
+/// consolidated diagonal and its anchor with the global model, and the agents' EWC uses them.
+/// </summary>
+public sealed class ContinualSettings
+{
+    /// <summary>Aggregate the agents' Fisher diagonals and send the consolidated importance and anchor (default false).</summary>
+    public bool ConsolidateFisher { get; set; }
 }
 
 /// <summary>

@@ -89,6 +89,14 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
         }
 
         Privacy.CoordinatorPrivacy.Validate(options, errors);
+        if (options.Continual is null)
+        {
+            errors.Add("Coordinator:Continual must be a section.");
+        }
+        else if (options.Continual.ConsolidateFisher && options.Privacy is { Enabled: true })
+        {
+            errors.Add("Coordinator:Continual:ConsolidateFisher cannot be combined with Coordinator:Privacy:Enabled: the agents' Fisher diagonals would leave them outside the privacy guarantee.");
+        }
         errors.AddRange(options.Security?.Validate() ?? ["Coordinator:Security must be a section."]);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -76,6 +76,10 @@ public sealed partial class RoundRunner(
         _privacy = CoordinatorPrivacy.Create(_options);
         var dp = _privacy?.Wrap(strategy, checkpoint?.PrivacyLedger);
         strategy = (IStrategy?)dp ?? strategy;
+        if (_options.Continual.ConsolidateFisher)
+        {
+            strategy = new Learning.Continual.FisherConsolidationStrategy(strategy);
+        }
         if (_options.RosterFile.Length > 0)
         {
             var ids = File.ReadLines(_options.RosterFile).Select(l => l.Split('#')[0].Trim()).Where(l => l.Length > 0).ToList();
