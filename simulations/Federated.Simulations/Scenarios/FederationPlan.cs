@@ -77,6 +77,7 @@ public static class FederationPlan
         s["Coordinator:Compression:Uplink"] = scenario.Compression.Uplink;
         s["Coordinator:Compression:Downlink"] = scenario.Compression.Downlink;
         s["Coordinator:Compression:ErrorFeedback"] = scenario.Compression.ErrorFeedback ? "true" : "false";
+        s["Coordinator:Continual:ConsolidateFisher"] = scenario.Continual is { ConsolidateFisher: true } ? "true" : "false";
         return s;
     }
 
@@ -134,6 +135,11 @@ public static class FederationPlan
         s["Client:Simulation:Seed"] = Inv(scenario.Seed);
         s["Client:Simulation:Slowdown"] = Inv(scenario.Stragglers.Choose(scenario.Clients, scenario.Seed).Contains(index) ? scenario.Stragglers.Slowdown : 1.0);
         foreach (var (key, value) in scenario.Attack.AgentSettings(scenario, index))
+        {
+            s[key] = value;
+        }
+
+        foreach (var (key, value) in scenario.Continual?.AgentSettings(scenario, index) ?? [])
         {
             s[key] = value;
         }
