@@ -56,6 +56,41 @@ public sealed class ContinualScenarioTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_TinyPermutedStream_WritesPerExperienceAccuracyAndTheMatrix()
+    {
+        var path = Path.Combine(_dir, "tiny.json");
+        File.WriteAllText(path, """
+            {
+              "name": "continual-smoke",
+              "data": { "source": "synthetic", "partition": "iid", "normalization": "none", "syntheticCount": 240, "syntheticClasses": 4 },
+              "clients": 2, "model": "mlp", "rounds": 2, "roundDeadlineSeconds": 120, "seed": 1, "deterministic": true,
+              "training": { "epochs": 1, "batchSize": 32, "optimizer": "sgd", "learningRate": 0.05 },
+              "continual": { "stream": "permuted", "experiences": 2, "roundsPerExperience": 1, "methods": [ "replay", "ewc" ],
+                             "fisherSamples": 16, "replayBudget": 20, "consolidateFisher": true }
+            }
+            """);
+        var run = Path.Combine(_dir, "run");
+
+        var code = await ScenarioRunner.RunAsync(Scenario.Load(path), run, TextWriter.Null, CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(3));
+
+        Assert.Equal(0, code);
+        var header = File.ReadLines(Path.Combine(run, "metrics.csv")).First().Split(',');
+        Assert.Contains("accuracy_exp0", header);
+        Assert.Contains("accuracy_exp1", header);
+        var continual = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "summary.json"))).RootElement.GetProperty("continual");
+        Assert.Equal(2, continual.GetProperty("matrix").GetArrayLength());
+        Assert.InRange(continual.GetProperty("average_accuracy").GetDouble(), 0, 1);
+        Assert.True(continual.GetProperty("consolidate_fisher").GetBoolean());
+
+        // Round 2 crossed the boundary: each agent uploaded its Fisher diagonal, and its continual state is on disk.
+        var rounds = File.ReadAllLines(Path.Combine(run, "coordinator", "rounds.csv"));
+        var column = Array.IndexOf(rounds[0].Split(','), "agg_continual_fisher_agents");
+        Assert.True(column >= 0, "no Fisher consolidation metric in rounds.csv");
+        Assert.Equal("2", rounds[2].Split(',')[column]);
+        Assert.NotEmpty(Directory.GetFiles(run, Federated.Learning.Continual.ContinualState.ManifestFile, SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public void Stagger_OffsetsEachAgent()
     {
         var scenario = new Scenario { Data = { Source = "synthetic" }, Continual = new ContinualSection { Stagger = 2 } };

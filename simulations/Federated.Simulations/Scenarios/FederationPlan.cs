@@ -78,6 +78,13 @@ public static class FederationPlan
         s["Coordinator:Compression:Downlink"] = scenario.Compression.Downlink;
         s["Coordinator:Compression:ErrorFeedback"] = scenario.Compression.ErrorFeedback ? "true" : "false";
         s["Coordinator:Continual:ConsolidateFisher"] = scenario.Continual is { ConsolidateFisher: true } ? "true" : "false";
+        if (scenario.Continual is { } continual)
+        {
+            // The coordinator cuts the same experiences from its test set to measure the global model on each.
+            s["Coordinator:Continual:Stream"] = continual.Stream;
+            s["Coordinator:Continual:Experiences"] = Inv(continual.Experiences);
+            s["Coordinator:Continual:Seed"] = Inv(unchecked((int)scenario.Seed));
+        }
         return s;
     }
 

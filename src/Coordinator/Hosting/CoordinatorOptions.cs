@@ -172,6 +172,19 @@ public sealed class ContinualSettings
 {
     /// <summary>Aggregate the agents' Fisher diagonals and send the consolidated importance and anchor (default false).</summary>
     public bool ConsolidateFisher { get; set; }
+
+    /// <summary>
+    /// The agents' stream (<c>none</c>, <c>split-task</c>, <c>split-domain</c>, <c>split-class</c>, <c>permuted</c>,
+    /// <c>drift</c>): when set, every round also evaluates the global model on each experience's test split (cut from
+    /// the evaluation data as the agents cut theirs) and records <c>accuracy_exp0</c> … in the round's metrics.
+    /// </summary>
+    public string Stream { get; set; } = "none";
+
+    /// <summary>Experiences of a permuted stream, steps of a drift stream (as <c>Client:Continual:Experiences</c>).</summary>
+    public int Experiences { get; set; } = 10;
+
+    /// <summary>The stream's seed (as <c>Client:Continual:Seed</c>: the permutations depend on it).</summary>
+    public int Seed { get; set; }
 }
 
 /// <summary>

@@ -466,6 +466,7 @@ public sealed partial class RoundRunner(
 
         var evaluateStarted = Stopwatch.GetTimestamp();
         var evaluation = await server.EvaluateAsync(global, stoppingToken).ConfigureAwait(false);
+        var perExperience = await server.EvaluateExperiencesAsync(global, stoppingToken).ConfigureAwait(false);
         var evaluateSeconds = Stopwatch.GetElapsedTime(evaluateStarted).TotalSeconds;
 
         // The checkpoint, and with it the privacy ledger (ε), is on disk before the new model leaves the coordinator:
@@ -497,6 +498,11 @@ public sealed partial class RoundRunner(
         if (epsilon is { } spentSoFar)
         {
             provisional["epsilon"] = Inv(spentSoFar, "G8");
+        }
+
+        for (var j = 0; j < (perExperience?.Length ?? 0); j++)
+        {
+            provisional[$"accuracy_exp{j}"] = Inv(perExperience![j], "F5");
         }
 
         _history.Add(provisional);
@@ -547,6 +553,11 @@ public sealed partial class RoundRunner(
             ["peak_rss_mb"] = Inv(Learning.Runtime.ProcessMemory.PeakRssMegabytes(), "F1"),
             ["global_sha256"] = checksum,
         };
+        for (var j = 0; j < (perExperience?.Length ?? 0); j++)
+        {
+            row[$"accuracy_exp{j}"] = Inv(perExperience![j], "F5");
+        }
+
         if (federated is { } fe)
         {
             row["fed_eval_results"] = Inv(fe.Results);
