@@ -236,6 +236,7 @@ public sealed class LocalTrainingService : IDisposable
         {
             var (experience, crossed) = _continual.Prepare(task.Round, _model!, CreateModel);
             data = experience;
+            AgentLog.ContinualExperience(_logger, task.Round, _continual.State.Experience, _continual.Count, experience.Count, crossed ? "; the previous experience was consolidated and the continual state saved" : "");
             (continualPlugins, scratch) = _continual.TrainingPlugins(serverTensors, weights.Layout, CreateModel);
             var consolidate = round.Config.TryGetValue(FisherConsolidation.ConfigKey, out var flag) && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase);
             if (crossed && consolidate)
