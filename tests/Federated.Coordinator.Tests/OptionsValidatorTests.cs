@@ -119,6 +119,13 @@ public sealed class PrivacyOptionsValidatorTests
     }
 
     [Fact]
+    public void ConsolidateFisher_WithPrivacy_IsRefusedNamingTheKey()
+    {
+        Assert.Contains(Errors(Private(o => o.Continual.ConsolidateFisher = true)), e => e.StartsWith("Coordinator:Continual:ConsolidateFisher", StringComparison.Ordinal));
+        Assert.Empty(Errors(Private(o => (o.Privacy.Enabled, o.Continual.ConsolidateFisher) = (false, true))));
+    }
+
+    [Fact]
     public void Privacy_Disabled_IgnoresItsKeys() =>
         Assert.Empty(Errors(Private(o => (o.Privacy.Enabled, o.Privacy.Delta, o.OverSelect, o.Strategy) = (false, 7, 3, "scaffold"))));
 

@@ -77,6 +77,14 @@ public static class FederationPlan
         s["Coordinator:Compression:Uplink"] = scenario.Compression.Uplink;
         s["Coordinator:Compression:Downlink"] = scenario.Compression.Downlink;
         s["Coordinator:Compression:ErrorFeedback"] = scenario.Compression.ErrorFeedback ? "true" : "false";
+        s["Coordinator:Continual:ConsolidateFisher"] = scenario.Continual is { ConsolidateFisher: true } ? "true" : "false";
+        if (scenario.Continual is { } continual)
+        {
+            // The coordinator cuts the same experiences from its test set to measure the global model on each.
+            s["Coordinator:Continual:Stream"] = continual.Stream;
+            s["Coordinator:Continual:Experiences"] = Inv(continual.Experiences);
+            s["Coordinator:Continual:Seed"] = Inv(unchecked((int)scenario.Seed));
+        }
         return s;
     }
 
@@ -134,6 +142,11 @@ public static class FederationPlan
         s["Client:Simulation:Seed"] = Inv(scenario.Seed);
         s["Client:Simulation:Slowdown"] = Inv(scenario.Stragglers.Choose(scenario.Clients, scenario.Seed).Contains(index) ? scenario.Stragglers.Slowdown : 1.0);
         foreach (var (key, value) in scenario.Attack.AgentSettings(scenario, index))
+        {
+            s[key] = value;
+        }
+
+        foreach (var (key, value) in scenario.Continual?.AgentSettings(scenario, index) ?? [])
         {
             s[key] = value;
         }

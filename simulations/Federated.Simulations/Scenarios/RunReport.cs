@@ -24,7 +24,21 @@ public sealed record RoundRecord(
 
     /// <summary>False when the round failed (too few results, or its robust rule could not run) and kept the model.</summary>
     public bool Ok { get; init; } = true;
+
+    /// <summary>The global model's accuracy on each experience's test split (continual runs; null otherwise).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<double>? ExperienceAccuracy { get; init; }
 }
+
+/// <summary>The continual-learning figures of a run, as summary.json records them.</summary>
+/// <param name="Stream">The stream.</param>
+/// <param name="Methods">The agents' plug-ins.</param>
+/// <param name="ConsolidateFisher">Whether the coordinator consolidated the Fisher diagonals.</param>
+/// <param name="BoundaryRounds">The round after which row i of the matrix was measured (the last agent's end of experience i).</param>
+/// <param name="Matrix">R[i][j]: the global model's accuracy on experience j after round <paramref name="BoundaryRounds"/>[i]; null when the run ended before the stream did.</param>
+/// <param name="AverageAccuracy">Mean of the matrix's last row.</param>
+/// <param name="Forgetting">Mean drop from the best earlier accuracy, over all experiences but the last.</param>
+public sealed record ContinualSummary(string Stream, IReadOnlyList<string> Methods, bool ConsolidateFisher, IReadOnlyList<int> BoundaryRounds, double[][]? Matrix, double? AverageAccuracy, double? Forgetting);
 
 /// <summary>Reads the coordinator's <c>rounds.csv</c> and writes the run folder's metrics, summary, plots and report.</summary>
 public static class RunReport
@@ -58,6 +72,7 @@ public static class RunReport
             return i < 0 || i >= row.Length || row[i] != "false";
         }
 
+        var experiences = header.Count(h => h.StartsWith("accuracy_exp", StringComparison.Ordinal));
         return lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).Select(row => new RoundRecord(
             (int)Get(row, "round"),
             Get(row, "test_accuracy"),
@@ -73,6 +88,7 @@ public static class RunReport
         {
             Rejected = double.IsNaN(Get(row, "rejected")) ? 0 : (int)Get(row, "rejected"),
             Ok = Ok(row),
+            ExperienceAccuracy = experiences > 0 ? Enumerable.Range(0, experiences).Select(j => Get(row, $"accuracy_exp{j}")).ToArray() : null,
         }).ToList();
     }
 
@@ -82,11 +98,19 @@ public static class RunReport
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(rounds);
         var hasEpsilon = rounds.Any(r => r.Epsilon is not null);
-        var csv = new StringBuilder("round,accuracy,loss,bytes_up,bytes_down,duration_s,participants,dropped,slowest_train_s" + (hasEpsilon ? ",epsilon\n" : "\n"));
+        var experiences = rounds.Select(r => r.ExperienceAccuracy?.Count ?? 0).DefaultIfEmpty(0).Max();
+        var csv = new StringBuilder("round,accuracy,loss,bytes_up,bytes_down,duration_s,participants,dropped,slowest_train_s" + (hasEpsilon ? ",epsilon" : ""));
+        csv.Append(string.Concat(Enumerable.Range(0, experiences).Select(j => string.Create(CultureInfo.InvariantCulture, $",accuracy_exp{j}")))).Append('\n');
         foreach (var r in rounds)
         {
             csv.Append(CultureInfo.InvariantCulture, $"{r.Round},{r.Accuracy:F5},{r.Loss:F5},{r.BytesUp},{r.BytesDown},{r.DurationS:F3},{r.Participants},{r.Dropped},{r.SlowestTrainS:F3}");
-            csv.Append(hasEpsilon ? string.Create(CultureInfo.InvariantCulture, $",{r.Epsilon:G8}\n") : "\n");
+            csv.Append(hasEpsilon ? string.Create(CultureInfo.InvariantCulture, $",{r.Epsilon:G8}") : "");
+            for (var j = 0; j < experiences; j++)
+            {
+                csv.Append(CultureInfo.InvariantCulture, $",{(r.ExperienceAccuracy is { } a && j < a.Count ? a[j] : double.NaN):F5}");
+            }
+
+            csv.Append('\n');
         }
 
         File.WriteAllText(Path.Combine(runDirectory, "metrics.csv"), csv.ToString());
@@ -118,6 +142,7 @@ public static class RunReport
             Privacy = scenario.Privacy is { } p
                 ? new { FinalEpsilon = hasEpsilon ? rounds.Last(r => r.Epsilon is not null).Epsilon : null, p.Delta, p.SampleRate, Budget = p.Budget > 0 ? p.Budget : (double?)null, StoppedByBudget = p.StoppedByBudget(scenario, rounds) }
                 : null,
+            Continual = Continual(scenario, rounds),
         };
         File.WriteAllText(Path.Combine(runDirectory, "summary.json"), JsonSerializer.Serialize(summary, Json));
 
@@ -172,6 +197,37 @@ public static class RunReport
         report.AppendLine();
         report.AppendLine("![accuracy](accuracy.png) ![loss](loss.png) ![bytes](bytes.png)");
         File.WriteAllText(Path.Combine(runDirectory, "report.md"), report.ToString());
+    }
+
+    /// <summary>
+    /// The accuracy matrix of a continual run: row i is the global model's per-experience accuracy after the round in
+    /// which the last agent ends experience i (round (i + 1) × roundsPerExperience + (clients − 1) × stagger), so
+    /// the figures are those of <see cref="Learning.Continual.AccuracyMatrix"/>; null without a continual section.
+    /// </summary>
+    public static ContinualSummary? Continual(Scenario scenario, IReadOnlyList<RoundRecord> rounds)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(rounds);
+        if (scenario.Continual is not { } continual)
+        {
+            return null;
+        }
+
+        var count = continual.Count;
+        var boundaries = Enumerable.Range(0, count).Select(i => ((i + 1) * continual.RoundsPerExperience) + ((scenario.Clients - 1) * continual.Stagger)).ToArray();
+        var rows = boundaries.Select(b => rounds.FirstOrDefault(r => r.Round == b)?.ExperienceAccuracy).ToArray();
+        double[][]? matrix = null;
+        double? average = null;
+        double? forgetting = null;
+        if (rows.All(r => r is not null && r.Count == count))
+        {
+            matrix = rows.Select(r => r!.ToArray()).ToArray();
+            var figures = Learning.Continual.AccuracyMatrix.FromRows(matrix);
+            average = figures.AverageAccuracy();
+            forgetting = figures.Forgetting();
+        }
+
+        return new ContinualSummary(continual.Stream, continual.Methods, continual.ConsolidateFisher, boundaries, matrix, average, forgetting);
     }
 
     private static void Plot(string path, string title, string yLabel, double[] x, double[] y, string? label = null, double[]? y2 = null, string? label2 = null)

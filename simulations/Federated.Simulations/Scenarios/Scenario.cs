@@ -78,6 +78,9 @@ public sealed class Scenario
     /// <summary>Byzantine agents: which attack, how many of the clients, from which round (none unless set).</summary>
     public AttackSection Attack { get; set; } = new();
 
+    /// <summary>Federated continual learning: the agents' streams, plug-ins and Fisher consolidation; null = off.</summary>
+    public ContinualSection? Continual { get; set; }
+
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
     public static Scenario Load(string path)
@@ -189,6 +192,7 @@ public sealed class Scenario
         Privacy?.Validate(this, source);
         Require(Attack is not null, "attack", "must be an object", null);
         Attack!.Validate(this, source);
+        Continual?.Validate(this, source);
     }
 
     private static string Format(object? value) => value switch

@@ -144,4 +144,7 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2208, Level = LogLevel.Information, Message = "Resources: {Limits}")]
     public static partial void ResourceLimits(ILogger logger, string limits);
+
+    [LoggerMessage(EventId = 2209, Level = LogLevel.Information, Message = "Round {Round}: experience {Experience} of {Experiences} ({Examples} examples){Consolidated}")]
+    public static partial void ContinualExperience(ILogger logger, int round, int experience, int experiences, int examples, string consolidated);
 }

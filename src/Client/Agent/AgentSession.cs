@@ -374,7 +374,7 @@ internal sealed class AgentSession : IDisposable
             var report = local.Report;
             var trainSeconds = report.Epochs.Sum(e => e.Seconds) * Math.Max(1, _runtime.Options.Simulation.Slowdown);
             var accuracy = report.Epochs.Count > 0 ? report.Epochs[^1].Accuracy : double.NaN;
-            var examples = service.Data.Count;
+            var examples = service.TrainingExamples;
             AgentLog.TrainDone(_logger, task.TaskId, task.Round, examples, trainSeconds, report.Steps, report.FinalLoss, accuracy);
             var result = new TaskResult
             {
@@ -398,7 +398,7 @@ internal sealed class AgentSession : IDisposable
                 result.Metrics[key] = value;
             }
 
-            var header = update.ToUploadHeader(task.TaskId, task.Round, service.Data.Count);
+            var header = update.ToUploadHeader(task.TaskId, task.Round, service.TrainingExamples);
             pending = new PendingUpload(
                 new PendingUploadManifest { TransferId = transferId, TaskId = task.TaskId, Round = task.Round, ChunkBytes = update.ChunkBytes, Bytes = update.Bytes.LongLength, CreatedAt = _time.GetUtcNow() },
                 update,

@@ -159,7 +159,7 @@ public sealed class AgentWorker(
             }
 
             var ci = CultureInfo.InvariantCulture;
-            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack);
+            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack, o.Continual);
             training.Gate = new ResourceGate(resources, store.Directory, time, logger, reason => status.Update(s => reason is null
                 ? s with { Phase = "training", PauseReason = null }
                 : s with { Phase = "paused", PauseReason = reason }));

@@ -63,6 +63,9 @@ public sealed class ClientOptions : IValidatableObject
     /// <summary>A Byzantine agent for robustness experiments (off unless set).</summary>
     public ClientAttackOptions Attack { get; set; } = new();
 
+    /// <summary>Federated continual learning: the agent's stream of experiences and plug-ins (off unless set).</summary>
+    public ClientContinualOptions Continual { get; set; } = new();
+
     /// <summary>The device kind (valid after validation).</summary>
     public DeviceKind DeviceKind => TorchRuntime.ParseDevice(Device);
 
@@ -164,6 +167,15 @@ public sealed class ClientOptions : IValidatableObject
         else
         {
             Attack.AddErrors(errors);
+        }
+
+        if (Continual is null)
+        {
+            errors.Add("Client:Continual must be a section.");
+        }
+        else
+        {
+            Continual.AddErrors(errors);
         }
 
         if (Resources is null)

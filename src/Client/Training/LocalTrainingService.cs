@@ -1,7 +1,9 @@
 using Federated.Client.Agent;
 using Federated.Client.Attacks;
+using Federated.Client.Hosting;
 using Federated.Client.State;
 using Federated.Learning.Compression;
+using Federated.Learning.Continual;
 using Federated.Learning.Data;
 using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Models;
@@ -49,6 +51,7 @@ public sealed class LocalTrainingService : IDisposable
     private readonly Dictionary<string, float[]> _localState;
     private readonly UploadEncoder _uploads;
     private readonly DownlinkModel _downlink;
+    private readonly AgentContinual? _continual;
     private TensorDataset? _poisoned;
     private string? _localStateFingerprint;
     private nn.Module<Tensor, Tensor>? _model;
@@ -58,9 +61,10 @@ public sealed class LocalTrainingService : IDisposable
     /// <summary>
     /// Takes ownership of <paramref name="data"/>; restores the strategy state from <paramref name="store"/>.
     /// <paramref name="attack"/> (honest when null) decides which rounds train on flipped labels and which need
-    /// bootstrap estimates.
+    /// bootstrap estimates. With <paramref name="continual"/> enabled the agent moves through its stream of experiences
+    /// (restoring the continual state from the store's <c>continual/</c> slot).
     /// </summary>
-    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time, AttackStage? attack = null)
+    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time, AttackStage? attack = null, ClientContinualOptions? continual = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(compute);
@@ -78,7 +82,18 @@ public sealed class LocalTrainingService : IDisposable
         _localStateFingerprint = restored.LayoutFingerprint;
         _uploads = new UploadEncoder(store, restored.LayoutFingerprint, logger);
         _downlink = new DownlinkModel(store);
+        TrainingExamples = data.Count;
+        if (continual is { Enabled: true })
+        {
+            _continual = new AgentContinual(continual, data, store.ContinualDirectory, compute.Device);
+        }
     }
+
+    /// <summary>The continual-learning side (null unless <c>Client:Continual:Stream</c> names a stream).</summary>
+    public AgentContinual? Continual => _continual;
+
+    /// <summary>Examples the latest training run trained on (the FedAvg weight): the local data, or the current experience's.</summary>
+    public int TrainingExamples { get; private set; }
 
     /// <summary>The local data set.</summary>
     public TensorDataset Data { get; }
@@ -214,11 +229,33 @@ public sealed class LocalTrainingService : IDisposable
             LocalState = _localState,
         };
         var data = TrainingData(task.Round);
+        IReadOnlyList<ITrainingPlugin> continualPlugins = [];
+        IDisposable? scratch = null;
+        float[]? fisherUpload = null;
+        if (_continual is not null)
+        {
+            var (experience, crossed) = _continual.Prepare(task.Round, _model!, CreateModel);
+            data = experience;
+            AgentLog.ContinualExperience(_logger, task.Round, _continual.State.Experience, _continual.Count, experience.Count, crossed ? "; the previous experience was consolidated and the continual state saved" : "");
+            (continualPlugins, scratch) = _continual.TrainingPlugins(serverTensors, weights.Layout, CreateModel);
+            var consolidate = round.Config.TryGetValue(FisherConsolidation.ConfigKey, out var flag) && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase);
+            if (crossed && consolidate)
+            {
+                fisherUpload = _continual.LatestFisher(weights.Layout);
+            }
+        }
+
+        TrainingExamples = data.Count;
         var plugins = ClientAlgorithmsAdapter.Create(round);
         try
         {
             Gate?.Attach(cancellationToken);
-            IEnumerable<ITrainingPlugin> hooks = Gate is null ? plugins : plugins.Cast<ITrainingPlugin>().Append(Gate).ToList();
+            var hooks = plugins.Cast<ITrainingPlugin>().Concat(continualPlugins).ToList();
+            if (Gate is not null)
+            {
+                hooks.Add(Gate);
+            }
+
             var report = new LocalTrainer(hooks, _time).Train(_model!, data, options, cancellationToken);
             if (report.Cancelled)
             {
@@ -243,6 +280,16 @@ public sealed class LocalTrainingService : IDisposable
                 }
             }
 
+            if (fisherUpload is not null)
+            {
+                if (!names.Add(FisherConsolidation.FisherKey))
+                {
+                    throw new InvalidOperationException($"A client algorithm uploads a tensor named '{FisherConsolidation.FisherKey}', which Fisher consolidation needs.");
+                }
+
+                tensors.Add(new(FisherConsolidation.FisherKey, fisherUpload));
+            }
+
             var estimates = BootstrapDeltas(_attack.EstimateRuns(task.Round), weights, global, options, cancellationToken);
             weights.Load(local);
             return new LocalUpdate(task, weights.Layout.Fingerprint, delta, tensors, report, estimates);
@@ -253,8 +300,13 @@ public sealed class LocalTrainingService : IDisposable
             {
                 (plugin as IDisposable)?.Dispose();
             }
+
+            scratch?.Dispose();
         }
     }
+
+    private nn.Module<Tensor, Tensor> CreateModel() =>
+        ModelFactory.Create(_modelName!, ModelShape.FromSample(Data.SampleShape, Data.NumClasses), _compute.Device);
 
     /// <summary><paramref name="runs"/> deltas, each of plain local training from <paramref name="global"/> on a bootstrap resample.</summary>
     private List<float[]> BootstrapDeltas(int runs, ModelWeights weights, float[] global, TrainingOptions options, CancellationToken cancellationToken)
@@ -344,6 +396,7 @@ public sealed class LocalTrainingService : IDisposable
         }
 
         _store.SaveLocalState(_localState);
+        _continual?.Save();
         _uploads.Persist();
         _downlink.Persist();
         var saved = state with
@@ -367,6 +420,7 @@ public sealed class LocalTrainingService : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _continual?.Dispose();
         _model?.Dispose();
         _model = null;
         _weights = null;

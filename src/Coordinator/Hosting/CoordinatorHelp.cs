@@ -91,6 +91,16 @@ internal static class CoordinatorHelp
           --Coordinator:Compression:Downlink       Codec of the model deltas sent to agents whose version is known
                                                    (default none = the full dense model).
 
+        Federated continual learning (off by default):
+          --Coordinator:Continual:ConsolidateFisher
+                                                   Average the agents' Fisher diagonals (weighted by examples) and
+                                                   send them with their anchor to the agents' EWC (default false).
+          --Coordinator:Continual:Stream           The agents' stream (none | split-task | split-domain | split-class |
+                                                   permuted | drift): evaluate the global model on each experience's
+                                                   test split every round (accuracy_exp0.. in rounds.csv).
+          --Coordinator:Continual:Experiences      Experiences of a permuted stream, steps of drift (default 10).
+          --Coordinator:Continual:Seed             The stream's seed, as the agents' Client:Continual:Seed (default 0).
+
         Differential privacy (client-level DP-FedAvg; off by default):
           --Coordinator:Privacy:Enabled            Clip, noise and account every round (default false).
           --Coordinator:Privacy:SampleRate         q: each agent of the population joins a round independently with

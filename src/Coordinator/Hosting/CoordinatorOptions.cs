@@ -157,6 +157,34 @@ public sealed class CoordinatorOptions
 
     /// <summary>Agent identity (keys, tokens, revocation), TLS, health and reflection, and the service's limits.</summary>
     public SecuritySettings Security { get; set; } = new();
+
+    /// <summary>Federated continual learning on the coordinator's side (Fisher consolidation); off by default.</summary>
+    public ContinualSettings Continual { get; set; } = new();
+}
+
+/// <summary>
+/// Federated continual learning (the <c>Coordinator:Continual</c> section). With <see cref="ConsolidateFisher"/> the
+/// strategy is wrapped in a <see cref="Learning.Continual.FisherConsolidationStrategy"/>: agents upload the Fisher
+/// diagonal of every experience boundary they cross, the coordinator averages them weighted by examples and sends the
+/// consolidated diagonal and its anchor with the global model, and the agents' EWC uses them.
+/// </summary>
+public sealed class ContinualSettings
+{
+    /// <summary>Aggregate the agents' Fisher diagonals and send the consolidated importance and anchor (default false).</summary>
+    public bool ConsolidateFisher { get; set; }
+
+    /// <summary>
+    /// The agents' stream (<c>none</c>, <c>split-task</c>, <c>split-domain</c>, <c>split-class</c>, <c>permuted</c>,
+    /// <c>drift</c>): when set, every round also evaluates the global model on each experience's test split (cut from
+    /// the evaluation data as the agents cut theirs) and records <c>accuracy_exp0</c> … in the round's metrics.
+    /// </summary>
+    public string Stream { get; set; } = "none";
+
+    /// <summary>Experiences of a permuted stream, steps of a drift stream (as <c>Client:Continual:Experiences</c>).</summary>
+    public int Experiences { get; set; } = 10;
+
+    /// <summary>The stream's seed (as <c>Client:Continual:Seed</c>: the permutations depend on it).</summary>
+    public int Seed { get; set; }
 }
 
 /// <summary>

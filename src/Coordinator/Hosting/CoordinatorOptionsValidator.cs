@@ -89,6 +89,27 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
         }
 
         Privacy.CoordinatorPrivacy.Validate(options, errors);
+        if (options.Continual is null)
+        {
+            errors.Add("Coordinator:Continual must be a section.");
+        }
+        else
+        {
+            if (options.Continual.ConsolidateFisher && options.Privacy is { Enabled: true })
+            {
+                errors.Add("Coordinator:Continual:ConsolidateFisher cannot be combined with Coordinator:Privacy:Enabled: the agents' Fisher diagonals would leave them outside the privacy guarantee.");
+            }
+
+            if (options.Continual.Stream != "none" && !Learning.Continual.ContinualStreams.Kinds.Contains(options.Continual.Stream))
+            {
+                errors.Add($"Coordinator:Continual:Stream must be none, {string.Join(", ", Learning.Continual.ContinualStreams.Kinds)}, not '{options.Continual.Stream}'.");
+            }
+
+            if (options.Continual.Experiences is < 2 or > 1000)
+            {
+                errors.Add($"Coordinator:Continual:Experiences must be between 2 and 1000, not {options.Continual.Experiences}.");
+            }
+        }
         errors.AddRange(options.Security?.Validate() ?? ["Coordinator:Security must be a section."]);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

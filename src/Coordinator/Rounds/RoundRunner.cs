@@ -76,6 +76,10 @@ public sealed partial class RoundRunner(
         _privacy = CoordinatorPrivacy.Create(_options);
         var dp = _privacy?.Wrap(strategy, checkpoint?.PrivacyLedger);
         strategy = (IStrategy?)dp ?? strategy;
+        if (_options.Continual.ConsolidateFisher)
+        {
+            strategy = new Learning.Continual.FisherConsolidationStrategy(strategy);
+        }
         if (_options.RosterFile.Length > 0)
         {
             var ids = File.ReadLines(_options.RosterFile).Select(l => l.Split('#')[0].Trim()).Where(l => l.Length > 0).ToList();
@@ -462,6 +466,7 @@ public sealed partial class RoundRunner(
 
         var evaluateStarted = Stopwatch.GetTimestamp();
         var evaluation = await server.EvaluateAsync(global, stoppingToken).ConfigureAwait(false);
+        var perExperience = await server.EvaluateExperiencesAsync(global, stoppingToken).ConfigureAwait(false);
         var evaluateSeconds = Stopwatch.GetElapsedTime(evaluateStarted).TotalSeconds;
 
         // The checkpoint, and with it the privacy ledger (ε), is on disk before the new model leaves the coordinator:
@@ -493,6 +498,11 @@ public sealed partial class RoundRunner(
         if (epsilon is { } spentSoFar)
         {
             provisional["epsilon"] = Inv(spentSoFar, "G8");
+        }
+
+        for (var j = 0; j < (perExperience?.Length ?? 0); j++)
+        {
+            provisional[$"accuracy_exp{j}"] = Inv(perExperience![j], "F5");
         }
 
         _history.Add(provisional);
@@ -543,6 +553,11 @@ public sealed partial class RoundRunner(
             ["peak_rss_mb"] = Inv(Learning.Runtime.ProcessMemory.PeakRssMegabytes(), "F1"),
             ["global_sha256"] = checksum,
         };
+        for (var j = 0; j < (perExperience?.Length ?? 0); j++)
+        {
+            row[$"accuracy_exp{j}"] = Inv(perExperience![j], "F5");
+        }
+
         if (federated is { } fe)
         {
             row["fed_eval_results"] = Inv(fe.Results);

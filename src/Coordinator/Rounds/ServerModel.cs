@@ -1,4 +1,5 @@
 using Federated.Coordinator.Hosting;
+using Federated.Learning.Continual;
 using Federated.Learning.Data;
 using Federated.Learning.Models;
 using Federated.Learning.Runtime;
@@ -17,6 +18,7 @@ public sealed class ServerModel : IDisposable
     private readonly TensorDataset? _evaluation;
     private readonly int _evaluationBatch;
     private readonly TorchThread _torch = new("federated-coordinator-torch");
+    private readonly IExperienceSequence? _experiences;
 
     /// <summary>Builds the model and loads the evaluation data named by the options.</summary>
     public ServerModel(IOptions<CoordinatorOptions> options)
@@ -50,7 +52,32 @@ public sealed class ServerModel : IDisposable
             }
 
             _evaluation = TensorDataset.Materialize(source, normalization, Compute.Device, Math.Max(source.NumClasses, o.NumClasses));
+            if (o.Continual is { Stream: not "none" } continual)
+            {
+                _experiences = ContinualStreams.Create(continual.Stream, _evaluation, _evaluation, continual.Experiences, continual.Seed);
+            }
         }
+    }
+
+    /// <summary>Experiences whose test splits <see cref="EvaluateExperiencesAsync"/> measures (0 without a stream).</summary>
+    public int Experiences => _experiences?.Count ?? 0;
+
+    /// <summary>
+    /// The accuracy of <paramref name="global"/> on each experience's test split of the evaluation data (on the
+    /// coordinator's torch thread); null without a continual stream or evaluation data.
+    /// </summary>
+    public Task<double[]?> EvaluateExperiencesAsync(float[] global, CancellationToken cancellationToken = default)
+    {
+        if (_experiences is not { } stream)
+        {
+            return Task.FromResult<double[]?>(null);
+        }
+
+        return _torch.RunAsync<double[]?>(() =>
+        {
+            Weights.Load(global);
+            return Enumerable.Range(0, stream.Count).Select(j => ContinualEvaluation.Accuracy(_model, stream.Test(j), _evaluationBatch)).ToArray();
+        }, cancellationToken);
     }
 
     /// <summary>The device and thread settings.</summary>
@@ -87,6 +114,7 @@ public sealed class ServerModel : IDisposable
     public void Dispose()
     {
         _torch.Dispose();
+        _experiences?.Dispose();
         _model.Dispose();
         _evaluation?.Dispose();
     }
