@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Federated.Coordinator.Tests.Functional;
 
 /// <summary>What survives a coordinator restart through the store, and the metrics a round leaves.</summary>
+[Collection(ProcessWideMetrics.Name)]
 public sealed class PersistenceTests : IDisposable
 {
     private readonly string _state = Directory.CreateTempSubdirectory("federated-persistence-").FullName;
@@ -106,4 +107,15 @@ public sealed class PersistenceTests : IDisposable
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
+}
+
+/// <summary>
+/// The coordinator's OpenTelemetry exporter listens to every <c>Federated.Coordinator</c> meter in the process, so a
+/// test that reads exact series must not share the process with other coordinators running rounds at the same time.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessWideMetrics
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "Process-wide metrics";
 }
