@@ -303,7 +303,7 @@ internal static class ContinualRunner
         "split-domain" => new SplitExperiences(train, test, IncrementalScenario.Domain, 2, settings.Validation, settings.Seed),
         "split-class" => new SplitExperiences(train, test, IncrementalScenario.Class, 2, settings.Validation, settings.Seed),
         "permuted" => new PermutedExperiences(train, test, settings.Experiences, settings.Validation, settings.Seed),
-        "drift" => new OwningDrift(new PermutedExperiences(train, test, settings.Experiences, settings.Validation, settings.Seed), settings.DriftSteps, settings.Seed),
+        "drift" => ContinualStreams.Owning(new PermutedExperiences(train, test, settings.Experiences, settings.Validation, settings.Seed), settings.DriftSteps, settings.Seed),
         _ => throw new ArgumentException($"Unknown scenario '{scenario}'."),
     };
 
@@ -315,30 +315,6 @@ internal static class ContinualRunner
     };
 
     private static string Inv(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>A drift over a base sequence it owns.</summary>
-    private sealed class OwningDrift(IExperienceSequence inner, int steps, int seed) : IExperienceSequence
-    {
-        private readonly GradualDrift _drift = new(inner, steps, seed);
-
-        public string Name => _drift.Name;
-
-        public int Count => _drift.Count;
-
-        public int NumClasses => _drift.NumClasses;
-
-        public IReadOnlyList<int>? ClassToTask => _drift.ClassToTask;
-
-        public ExperienceData Open(int index) => _drift.Open(index);
-
-        public TensorDataset Test(int index) => _drift.Test(index);
-
-        public void Dispose()
-        {
-            _drift.Dispose();
-            inner.Dispose();
-        }
-    }
 
     private sealed record TuneResult(double Value, double ValidationAccuracy);
 

@@ -31,10 +31,13 @@ public static class ContinualStreams
             "split-domain" => new SplitExperiences(train, test, IncrementalScenario.Domain, 2, validationFraction, seed),
             "split-class" => new SplitExperiences(train, test, IncrementalScenario.Class, 2, validationFraction, seed),
             "permuted" => new PermutedExperiences(train, test, experiences, validationFraction, seed),
-            "drift" => new OwningDrift(new PermutedExperiences(train, test, 2, validationFraction, seed), experiences, seed),
+            "drift" => Owning(new PermutedExperiences(train, test, 2, validationFraction, seed), experiences, seed),
             _ => throw new ArgumentException($"Unknown continual stream '{kind}': use {string.Join(", ", Kinds)}.", nameof(kind)),
         };
     }
+
+    /// <summary>A <see cref="GradualDrift"/> of <paramref name="steps"/> experiences over <paramref name="inner"/> that disposes <paramref name="inner"/> with itself.</summary>
+    public static IExperienceSequence Owning(IExperienceSequence inner, int steps, int seed) => new OwningDrift(inner, steps, seed);
 
     private sealed class OwningDrift(IExperienceSequence inner, int steps, int seed) : IExperienceSequence
     {
