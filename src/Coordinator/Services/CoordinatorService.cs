@@ -246,8 +246,11 @@ public sealed partial class CoordinatorService(
         for (var sequence = request.StartSequence; sequence < payload.ChunkCount; sequence++)
         {
             var chunk = payload.GetChunk(sequence);
-            await responseStream.WriteAsync(chunk, context.CancellationToken).ConfigureAwait(false);
+
+            // Counted before the write: the write's continuation can run after the agent has already trained on the
+            // model and the round has closed its byte counters, which moved the last chunk into the next round's row.
             counters.Sent(chunk);
+            await responseStream.WriteAsync(chunk, context.CancellationToken).ConfigureAwait(false);
         }
     }
 
