@@ -11,7 +11,7 @@ public static class ModelFactory
     private static readonly Lock InitializationGate = new();
 
     /// <summary>The names <see cref="Create"/> accepts.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["mlp", "cnn", "simple-cnn", "resnet8"];
+    public static IReadOnlyList<string> Names { get; } = ["mlp", "mlp400", "cnn", "simple-cnn", "resnet8"];
 
     /// <summary>
     /// Builds model <paramref name="name"/> for <paramref name="shape"/>, initialised from <paramref name="seed"/>
@@ -28,6 +28,10 @@ public static class ModelFactory
             model = name.Trim().ToLowerInvariant() switch
             {
                 "mlp" or "2nn" => new Mlp(shape),
+
+                // van de Ven & Tolias' continual-learning MLP (784-400-400-out), for federated runs comparable with
+                // the centralised continual benchmarks.
+                "mlp400" => new Mlp(shape, [400, 400]),
                 "cnn" or "fashion-cnn" => new FashionCnn(shape),
                 "simple-cnn" or "simplecnn" => new SimpleCnn(shape),
                 "resnet8" or "resnet" or "small-resnet" => new SmallResNet(shape),

@@ -9,6 +9,7 @@ public sealed class ModelFactoryTests
     [Theory]
     [InlineData("cnn", 1, 28, 28, 225_034)]
     [InlineData("mlp", 1, 28, 28, 199_210)]
+    [InlineData("mlp400", 1, 28, 28, 478_410)]
     [InlineData("simple-cnn", 1, 28, 28, 44_426)]
     [InlineData("simple-cnn", 3, 32, 32, 62_006)]
     public void Create_KnownArchitecture_HasPublishedParameterCount(string name, int channels, int height, int width, long expected)
