@@ -7,12 +7,17 @@ namespace Federated.Protocol.Transfers;
 /// <summary>
 /// Reassembles one transfer from in-order chunks, checking sequence numbers, per-chunk CRC-32C, the declared size
 /// and finally the SHA-256. Keeps what it accepted, so an interrupted transfer resumes at <see cref="NextSequence"/>.
-/// Not thread-safe: one writer at a time (the coordinator serialises uploads per transfer).
+/// Not thread-safe: one writer at a time (the coordinator serialises uploads per transfer). The buffer grows with the
+/// bytes that arrive (doubling, up to the declared size), so a header that declares a large transfer costs nothing
+/// until its bytes are actually sent.
 /// </summary>
 public sealed class ChunkAssembler
 {
-    private readonly byte[] _buffer;
+    private const int InitialBytes = 64 * 1024;
+
+    private readonly int _total;
     private readonly byte[] _sha256;
+    private byte[] _buffer;
     private int _filled;
 
     /// <summary>Prepares for a transfer of <paramref name="totalBytes"/> bytes in <paramref name="chunkCount"/> chunks.</summary>
@@ -36,7 +41,8 @@ public sealed class ChunkAssembler
 
         TransferId = transferId;
         ChunkCount = chunkCount;
-        _buffer = new byte[totalBytes];
+        _total = (int)totalBytes;
+        _buffer = new byte[Math.Min(_total, InitialBytes)];
         _sha256 = sha256.ToArray();
     }
 
@@ -77,9 +83,14 @@ public sealed class ChunkAssembler
             throw new TransferException(StatusCode.DataLoss, $"Transfer '{TransferId}': chunk {chunk.Sequence} failed its CRC-32C check (corrupted in transit); resend it.");
         }
 
-        if (_filled + data.Length > _buffer.Length || (chunk.Sequence == ChunkCount - 1 && _filled + data.Length != _buffer.Length))
+        if (_filled + data.Length > _total || (chunk.Sequence == ChunkCount - 1 && _filled + data.Length != _total))
         {
-            throw new TransferException($"Transfer '{TransferId}': chunk {chunk.Sequence} does not fit the declared {_buffer.Length} bytes.");
+            throw new TransferException($"Transfer '{TransferId}': chunk {chunk.Sequence} does not fit the declared {_total} bytes.");
+        }
+
+        if (_filled + data.Length > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, (int)Math.Min(_total, Math.Max(2L * _buffer.Length, _filled + data.Length)));
         }
 
         data.CopyTo(_buffer.AsSpan(_filled));
@@ -90,7 +101,7 @@ public sealed class ChunkAssembler
             return false;
         }
 
-        if (!SHA256.HashData(_buffer).AsSpan().SequenceEqual(_sha256))
+        if (!SHA256.HashData(_buffer.AsSpan(0, _filled)).AsSpan().SequenceEqual(_sha256))
         {
             NextSequence = 0;
             _filled = 0;

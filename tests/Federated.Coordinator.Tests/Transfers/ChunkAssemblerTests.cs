@@ -28,6 +28,37 @@ public sealed class ChunkAssemblerTests
         Assert.Equal(Enumerable.Range(0, 10_000).Select(i => (float)i), PayloadCodec.ReadDense(PayloadCodec.Parse(assembler.Bytes, "f"), "model"));
     }
 
+    [Theory]
+    [InlineData(100_000, 4096)] // 400 kB in 98 chunks: the buffer grows several times
+    [InlineData(100_000, 1 << 20)] // one chunk larger than the initial buffer
+    public void Accept_PayloadLargerThanTheInitialBuffer_RebuildsItExactly(int floats, int chunkBytes)
+    {
+        var sealedPayload = Payload(floats, chunkBytes);
+        var assembler = new ChunkAssembler("t", sealedPayload.Bytes.Length, sealedPayload.ChunkCount, sealedPayload.Sha256, long.MaxValue);
+
+        for (var i = 0; i < sealedPayload.ChunkCount; i++)
+        {
+            assembler.Accept(sealedPayload.GetChunk(i));
+        }
+
+        Assert.Equal(sealedPayload.Bytes, assembler.Bytes);
+    }
+
+    [Fact]
+    public void Constructor_HugeDeclaredSize_AllocatesOnlyWhatArrives()
+    {
+        // A header may declare up to the limit (1 GiB by default) and then send a kilobyte: the coordinator must not
+        // reserve the declared size up front (the fuzz campaign found it did: 1 GiB per forged header).
+        var data = new byte[1024];
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var assembler = new ChunkAssembler("t", 1L << 30, 4, new byte[32], 1L << 30);
+        assembler.Accept(new Chunk { TransferId = "t", Sequence = 0, Data = Google.Protobuf.ByteString.CopyFrom(data), Crc32C = Crc32C.Compute(data) });
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(1, assembler.NextSequence);
+        Assert.True(allocated < 1 << 20, $"{allocated:N0} bytes allocated for a 1 GiB header and one 1 kB chunk");
+    }
+
     [Fact]
     public void Accept_ResentChunk_IsIgnored_OutOfOrder_IsRejected()
     {
