@@ -14,8 +14,10 @@ namespace Federated.Coordinator.Services;
 
 /// <summary>
 /// Translates the <c>Coordinator</c> gRPC service to the coordinator's domain: authentication, protocol checks and
-/// transfers here; every decision about rounds belongs to <see cref="RoundRunner"/>, which receives events.
+/// transfers here; every decision about rounds belongs to <see cref="RoundRunner"/>, which receives events. Bound to
+/// gRPC through <see cref="CoordinatorWireBinding"/> (a request that does not parse is answered InvalidArgument).
 /// </summary>
+[BindServiceMethod(typeof(CoordinatorWireBinding), nameof(CoordinatorWireBinding.BindService))]
 public sealed partial class CoordinatorService(
     IOptions<CoordinatorOptions> options,
     AgentRegistry registry,
