@@ -2,6 +2,7 @@ using System.CommandLine;
 using Federated.Learning.Runtime;
 using Federated.Simulations.Baseline;
 using Federated.Simulations.Fault;
+using Federated.Simulations.Fuzz;
 using Federated.Simulations.Grid;
 using Federated.Simulations.Launch;
 using Federated.Simulations.Scenarios;
@@ -13,6 +14,7 @@ var root = new RootCommand("Federated simulations: many clients on one machine r
     LaunchCommand.Create(),
     CollectCommand.Create(),
     FaultCommand.Create(),
+    FuzzCommand.Create(),
 };
 RunCommand.Attach(root);
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

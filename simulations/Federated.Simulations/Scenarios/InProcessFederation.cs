@@ -23,8 +23,11 @@ namespace Federated.Simulations.Scenarios;
 /// </summary>
 internal static class InProcessFederation
 {
-    /// <summary>Runs the scenario; returns the virtual pool's figures in virtual mode, null otherwise.</summary>
-    public static async Task<VirtualPoolStats?> RunAsync(Scenario scenario, string runDirectory, Action<string>? coordinatorReady, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the scenario; returns the virtual pool's figures in virtual mode, null otherwise. <paramref name="coordinatorReady"/>
+    /// runs once the coordinator listens, before the agents start.
+    /// </summary>
+    public static async Task<VirtualPoolStats?> RunAsync(Scenario scenario, string runDirectory, Func<string, Task>? coordinatorReady, CancellationToken cancellationToken)
     {
         var coordinatorLog = new FileLogger(Path.Combine(runDirectory, "coordinator.log"), LogLevel.Information);
         var agentLog = new FileLogger(Path.Combine(runDirectory, "agents.log"), scenario.Mode == "virtual" ? LogLevel.Warning : LogLevel.Information);
@@ -58,7 +61,11 @@ internal static class InProcessFederation
             app.MapFederatedCoordinator();
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-            coordinatorReady?.Invoke(address);
+            if (coordinatorReady is not null)
+            {
+                // Before any agent starts (the fuzz campaign uses this window to call the coordinator on its own).
+                await coordinatorReady(address).ConfigureAwait(false);
+            }
             if (pool is not null)
             {
                 pool.Start(address, cancellationToken);

@@ -43,7 +43,15 @@ public static class ScenarioRunner
             }
             else
             {
-                pool = await InProcessFederation.RunAsync(scenario, runDirectory, printer.CoordinatorReady, cancellationToken).ConfigureAwait(false);
+                pool = await InProcessFederation.RunAsync(
+                    scenario,
+                    runDirectory,
+                    address =>
+                    {
+                        printer.CoordinatorReady(address);
+                        return Task.CompletedTask;
+                    },
+                    cancellationToken).ConfigureAwait(false);
             }
         }
         finally
