@@ -177,6 +177,11 @@ public sealed class DashboardTests : IDisposable
         await Assertions.Expect(page.Locator("#chart-loss polyline")).ToHaveCountAsync(2);
         await Assertions.Expect(page.Locator("#rounds-table tbody tr").First.Locator("td").First).ToHaveTextAsync("2");
 
+        if (Environment.GetEnvironmentVariable("FEDERATED_DASHBOARD_SCREENSHOT") is { Length: > 0 } screenshot)
+        {
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+        }
+
         // An agent leaves: the agents card follows.
         await b.DisconnectAsync();
         await Assertions.Expect(page.Locator("#agents-online")).ToHaveTextAsync("1");
