@@ -18,6 +18,7 @@ NativeRuntime.TuneProcess();
 try
 {
     var builder = WebApplication.CreateBuilder(args);
+    builder.Host.UseSystemd();
     var settings = builder.Configuration.GetSection(CoordinatorOptions.Section);
 
     // Extra HTTP/1.1 addresses for Prometheus scrapers and the dashboard's browsers (gRPC in cleartext needs HTTP/2-only
