@@ -202,8 +202,10 @@ public sealed class DashboardTests : IDisposable
         settings["Coordinator:Dashboard:Enabled"] = "true";
         settings["Coordinator:Dashboard:Url"] = $"http://127.0.0.1:{web}";
         settings["Coordinator:Dashboard:RefreshSeconds"] = "0.2";
-        // Rounds end when the test's agents report, not at a deadline a slow browser start on a busy machine could reach.
+        // Rounds end when the test's agents report, and the scripted agents (which send no heartbeats) stay connected
+        // until they leave: neither a deadline nor the silence timeout may act while Chromium starts on a busy machine.
         settings["Coordinator:RoundDeadlineSeconds"] = "600";
+        settings["Coordinator:AgentTimeoutSeconds"] = "600";
         foreach (var (key, value) in extra)
         {
             settings[key] = value;
