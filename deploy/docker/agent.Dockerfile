@@ -35,5 +35,6 @@ ENV FEDERATED_CLIENT__StateDirectory=/var/lib/federated-client/state \
     FEDERATED_CLIENT__Data__Directory=/data
 RUN mkdir -p /var/lib/federated-client/state && chown -R app:app /var/lib/federated-client
 VOLUME /var/lib/federated-client
-USER app
+# The non-root user of the .NET images (uid 1654), numeric so that Kubernetes can check runAsNonRoot.
+USER $APP_UID
 ENTRYPOINT ["/app/federated-client"]

@@ -42,7 +42,8 @@ ENV ASPNETCORE_HTTP_PORTS= \
     Coordinator__Security__Tls__KeyPath=/etc/federated/tls/tls.key
 RUN mkdir -p /var/lib/federated/coordinator && chown -R app:app /var/lib/federated
 VOLUME /var/lib/federated
-USER app
+# The non-root user of the .NET images (uid 1654), numeric so that Kubernetes can check runAsNonRoot.
+USER $APP_UID
 # 5001: gRPC over TLS (agents). 8080: the dashboard (Coordinator:Dashboard:Url). 9464: Prometheus (Coordinator:Prometheus:Url).
 EXPOSE 5001 8080 9464
 ENTRYPOINT ["/app/federated-coordinator"]
