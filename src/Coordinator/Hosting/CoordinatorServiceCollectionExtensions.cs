@@ -76,7 +76,7 @@ public static class CoordinatorServiceCollectionExtensions
         services.AddSingleton<RoundEvents>();
         services.AddSingleton<RunStatus>();
         services.AddSingleton<RoundHistory>();
-        services.AddSingleton<Dashboard.DashboardStateBuilder>();
+        services.AddSingleton<DashboardStateBuilder>();
         services.AddSingleton<ServerModel>();
         services.AddMetrics();
         services.AddSingleton<CoordinatorMetrics>();
