@@ -1,16 +1,46 @@
 #!/usr/bin/env bash
-# One-time set-up shared by run.sh and CI: checks the .NET SDK and installs Fashion-MNIST where it can.
-# Safe to run repeatedly; does nothing that is already done.
+# One-time set-up shared by run.sh and CI: checks the .NET SDK, installs Fashion-MNIST (--data) and Chromium for the
+# dashboard's browser test (--browser) where it can. Safe to run repeatedly; does nothing that is already done.
+#
+#   bash scripts/setup.sh [--data] [--browser]
 set -euo pipefail
 
 DATA_DIR="${FEDERATED_DATA:-/usr/share/datasets/fashion-mnist}"
+CHROMIUM="${FEDERATED_CHROMIUM:-/usr/bin/chromium}"
+want_data=false
+want_browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --data) want_data=true ;;
+    --browser) want_browser=true ;;
+    *) echo "setup: unknown argument '$arg' (use --data and/or --browser)." >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "setup: the .NET 10 SDK is required (https://dotnet.microsoft.com/download); 'dotnet' is not on PATH." >&2
   exit 1
 fi
 
-if [[ "${1:-}" == "--data" ]]; then
+# The dashboard test (tests/Federated.Coordinator.Tests, DashboardTests) drives Debian's chromium through Playwright for
+# .NET with its executable path set; 'playwright install' is never run (it downloads a browser).
+if [[ "$want_browser" == true && "${FEDERATED_SKIP_BROWSER_TESTS:-}" != 1 && ! -x "$CHROMIUM" ]]; then
+  if [[ "$CHROMIUM" == /usr/bin/chromium && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Chromium (Debian package chromium) for the dashboard's browser test..."
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; then
+      apt-get update -qq >/dev/null 2>&1 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+  fi
+  if [[ ! -x "$CHROMIUM" ]]; then
+    echo "setup: no Chromium at $CHROMIUM: the dashboard's browser test needs it." >&2
+    echo "       Install it with 'sudo apt-get install chromium' (Debian/Ubuntu), set FEDERATED_CHROMIUM to a Chromium" >&2
+    echo "       executable, or set FEDERATED_SKIP_BROWSER_TESTS=1 to skip the browser test." >&2
+    exit 1
+  fi
+fi
+
+if [[ "$want_data" == true ]]; then
   if [[ -f "$DATA_DIR/train-images-idx3-ubyte.gz" || -f "$DATA_DIR/train-images-idx3-ubyte" ]]; then
     exit 0
   fi

@@ -18,18 +18,31 @@ NativeRuntime.TuneProcess();
 try
 {
     var builder = WebApplication.CreateBuilder(args);
+    builder.Host.UseSystemd();
     var settings = builder.Configuration.GetSection(CoordinatorOptions.Section);
 
-    // An extra HTTP/1.1 address for Prometheus scrapers (gRPC in cleartext needs HTTP/2-only endpoints, scrapers HTTP/1.1).
-    var metricsUrl = settings.GetValue("Prometheus:Enabled", true) ? settings["Prometheus:Url"] ?? "" : "";
-    var metricsPort = Uri.TryCreate(metricsUrl, UriKind.Absolute, out var parsedMetricsUrl) ? parsedMetricsUrl.Port : -1;
-    if (metricsPort > 0)
+    // Extra HTTP/1.1 addresses for Prometheus scrapers and the dashboard's browsers (gRPC in cleartext needs HTTP/2-only
+    // endpoints; scrapers and browsers speak HTTP/1.1 there). Invalid addresses are left to the options' validation.
+    var http1Urls = new List<Uri>();
+    if (settings.GetValue("Prometheus:Enabled", true) && Uri.TryCreate(settings["Prometheus:Url"], UriKind.Absolute, out var metricsUrl) && metricsUrl.Port > 0)
     {
-        var urls = builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey);
-        builder.WebHost.UseUrls($"{(string.IsNullOrEmpty(urls) ? "http://localhost:5000" : urls)};{metricsUrl}");
+        http1Urls.Add(metricsUrl);
     }
 
-    builder.WebHost.ConfigureKestrel(kestrel => CoordinatorKestrel.Configure(kestrel, builder.Configuration, metricsPort));
+    if (settings.GetValue("Dashboard:Enabled", false) && Uri.TryCreate(settings["Dashboard:Url"], UriKind.Absolute, out var dashboardUrl) && dashboardUrl.Port > 0)
+    {
+        http1Urls.Add(dashboardUrl);
+    }
+
+    http1Urls = http1Urls.DistinctBy(u => u.Port).ToList();
+    if (http1Urls.Count > 0)
+    {
+        var urls = builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey);
+        builder.WebHost.UseUrls(string.Join(';', [string.IsNullOrEmpty(urls) ? "http://localhost:5000" : urls, .. http1Urls.Select(u => u.GetLeftPart(UriPartial.Authority))]));
+    }
+
+    var http1Ports = http1Urls.Select(u => u.Port).ToArray();
+    builder.WebHost.ConfigureKestrel(kestrel => CoordinatorKestrel.Configure(kestrel, builder.Configuration, http1Ports));
     builder.Services.AddFederatedCoordinator(builder.Configuration);
     var app = builder.Build();
 

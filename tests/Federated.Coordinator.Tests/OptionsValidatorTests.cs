@@ -195,4 +195,44 @@ public sealed class PrivacyOptionsValidatorTests
 
         Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData("dashboard", "", "", "loopback", "Coordinator:Dashboard:Path must start with '/'")]
+    [InlineData("/dashboard/", "", "", "loopback", "Coordinator:Dashboard:Path must start with '/'")]
+    [InlineData("/", "", "", "loopback", "Coordinator:Dashboard:Path must start with '/'")]
+    [InlineData("/metrics", "", "", "loopback", "overlaps Coordinator:Prometheus:Path")]
+    [InlineData("/dashboard", "https://127.0.0.1:8080", "", "loopback", "Coordinator:Dashboard:Url must be an http address")]
+    [InlineData("/dashboard", "http://127.0.0.1:8080/ui", "", "loopback", "Coordinator:Dashboard:Url must be an http address")]
+    [InlineData("/dashboard", "http://0.0.0.0:8080", "", "loopback", "serves the dashboard in cleartext beyond this machine without a token")]
+    [InlineData("/dashboard", "http://10.1.2.3:8080", "", "refuse", "serves the dashboard in cleartext beyond this machine without a token")]
+    [InlineData("/dashboard", "", "short", "loopback", "Coordinator:Dashboard:AccessToken must be at least 16 characters")]
+    public void Dashboard_BadSetting_IsNamed(string path, string url, string token, string plaintext, string expected)
+    {
+        var options = new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, Dashboard = { Enabled = true, Path = path, Url = url, AccessToken = token } };
+        options.Security.Plaintext = plaintext;
+        options.Security.Tls.CertificatePath = "";
+
+        var errors = new CoordinatorOptionsValidator().Validate(null, options).Failures ?? [];
+
+        Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:8080", "", "loopback")]
+    [InlineData("http://localhost:8080", "", "loopback")]
+    [InlineData("http://[::1]:8080", "", "loopback")]
+    [InlineData("http://0.0.0.0:8080", "0123456789abcdef0123", "loopback")]
+    [InlineData("http://0.0.0.0:8080", "", "allow")]
+    [InlineData("", "", "loopback")]
+    public void Dashboard_LoopbackTokenOrTrustedNetwork_IsValid(string url, string token, string plaintext)
+    {
+        var options = new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, Dashboard = { Enabled = true, Url = url, AccessToken = token } };
+        options.Security.Plaintext = plaintext;
+
+        Assert.Empty(new CoordinatorOptionsValidator().Validate(null, options).Failures ?? []);
+    }
+
+    [Fact]
+    public void Dashboard_Disabled_IgnoresItsOtherSettings() =>
+        Assert.Empty(Errors(new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, Dashboard = { Path = "bad", Url = "http://0.0.0.0:1" } }));
 }

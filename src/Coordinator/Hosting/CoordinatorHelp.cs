@@ -23,6 +23,14 @@ internal static class CoordinatorHelp
           --Coordinator:Prometheus:Path            Scraping path (default /metrics).
           --Coordinator:Prometheus:Url             Extra HTTP/1.1 address for scrapers, e.g. http://0.0.0.0:9464
                                                    (default none: the path is served on the HTTP/2 gRPC addresses).
+          --Coordinator:Dashboard:Enabled          Serve the read-only web dashboard (default false).
+          --Coordinator:Dashboard:Path             Its address (default /dashboard; the JSON at /dashboard/api/state).
+          --Coordinator:Dashboard:Url              Extra HTTP/1.1 address for browsers, e.g. http://127.0.0.1:8080
+                                                   (default none: served on the gRPC addresses, which browsers reach
+                                                   over TLS only). Beyond loopback it needs an AccessToken (or
+                                                   Security:Plaintext allow, a trusted network).
+          --Coordinator:Dashboard:AccessToken      Bearer token the JSON requires; open the page as /dashboard/#token=...
+          --Coordinator:Dashboard:RefreshSeconds   How often the page polls (default 2).
           --Coordinator:Resume                     Resume from the last checkpoint (default true).
           --Coordinator:Model                      mlp | cnn | simple-cnn | resnet8 (default cnn).
           --Coordinator:InputShape:0..2            Channels, height, width (default 1, 28, 28).

@@ -152,6 +152,9 @@ public sealed class CoordinatorOptions
     /// <summary>OpenTelemetry metrics and their Prometheus endpoint; on by default.</summary>
     public PrometheusSettings Prometheus { get; set; } = new();
 
+    /// <summary>The read-only web dashboard; off by default.</summary>
+    public DashboardSettings Dashboard { get; set; } = new();
+
     /// <summary>Client-level differential privacy (DP-FedAvg with Poisson sampling and an RDP accountant); off by default.</summary>
     public PrivacySettings Privacy { get; set; } = new();
 

@@ -111,6 +111,7 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             }
         }
         errors.AddRange(options.Security?.Validate() ?? ["Coordinator:Security must be a section."]);
+        errors.AddRange(options.Dashboard?.Validate(options.Security?.PlaintextPolicy ?? PlaintextPolicy.Refuse, options.Prometheus?.Path ?? "") ?? ["Coordinator:Dashboard must be a section."]);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

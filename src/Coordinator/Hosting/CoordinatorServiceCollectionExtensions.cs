@@ -1,4 +1,5 @@
 using Federated.Coordinator.Agents;
+using Federated.Coordinator.Dashboard;
 using Federated.Coordinator.Rounds;
 using Federated.Coordinator.Security;
 using Federated.Coordinator.Services;
@@ -74,6 +75,8 @@ public static class CoordinatorServiceCollectionExtensions
         services.AddSingleton<TransferHub>();
         services.AddSingleton<RoundEvents>();
         services.AddSingleton<RunStatus>();
+        services.AddSingleton<RoundHistory>();
+        services.AddSingleton<DashboardStateBuilder>();
         services.AddSingleton<ServerModel>();
         services.AddMetrics();
         services.AddSingleton<CoordinatorMetrics>();
@@ -91,7 +94,7 @@ public static class CoordinatorServiceCollectionExtensions
 
     /// <summary>
     /// Maps the coordinator's gRPC services, the health service, reflection (unless <c>Coordinator:Security:Reflection</c>
-    /// is false) and, when enabled, the Prometheus scraping endpoint.
+    /// is false) and, when enabled, the Prometheus scraping endpoint and the dashboard.
     /// </summary>
     public static IEndpointRouteBuilder MapFederatedCoordinator(this IEndpointRouteBuilder endpoints)
     {
@@ -115,6 +118,7 @@ public static class CoordinatorServiceCollectionExtensions
             }
         }
 
+        endpoints.MapFederatedDashboard();
         return endpoints;
     }
 

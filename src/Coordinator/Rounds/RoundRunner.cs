@@ -31,6 +31,7 @@ public sealed partial class RoundRunner(
     ServerModel server,
     IRoundStateStore store,
     RunStatus status,
+    RoundHistory history,
     CoordinatorMetrics metrics,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -114,6 +115,7 @@ public sealed partial class RoundRunner(
             firstRound = checkpoint.Round + 1;
             runId = checkpoint.RunId;
             _history.AddRange(checkpoint.History);
+            history.Restore(checkpoint.History);
             var checksum = Checksum(global);
             status.GlobalChecksum = checksum;
             status.CompletedRounds = checkpoint.Round;
@@ -584,6 +586,7 @@ public sealed partial class RoundRunner(
         metrics.RoundFinished(new RoundFigures(round, roundOk, accepted, rejected, counts.Sum(c => c.UpWire), counts.Sum(c => c.DownWire), aggregateSeconds, wall, epsilon));
 
         // Last: whoever watches the status sees a completed round only once its row and metrics are recorded.
+        history.Record(row);
         status.GlobalChecksum = row["global_sha256"];
         status.CompletedRounds = round;
         LogRoundDone(logger, round, wall, accepted, failures.Count, evaluation?.Accuracy ?? double.NaN, slowestTrain);

@@ -21,15 +21,16 @@ public static class CoordinatorKestrel
     /// </summary>
     /// <param name="kestrel">The server options.</param>
     /// <param name="configuration">The host configuration.</param>
-    /// <param name="http1Port">A port whose endpoint speaks HTTP/1.1 (Prometheus scrapers) instead of HTTP/2; -1 for none.</param>
+    /// <param name="http1Ports">Ports whose endpoints speak HTTP/1.1 (Prometheus scrapers, the dashboard's browsers) instead of HTTP/2.</param>
     /// <exception cref="InvalidOperationException">A certificate or key cannot be loaded.</exception>
-    public static void Configure(KestrelServerOptions kestrel, IConfiguration configuration, int http1Port = -1)
+    public static void Configure(KestrelServerOptions kestrel, IConfiguration configuration, params int[] http1Ports)
     {
         ArgumentNullException.ThrowIfNull(kestrel);
         ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(http1Ports);
         var coordinator = configuration.GetSection(CoordinatorOptions.Section);
         var security = coordinator.GetSection("Security").Get<SecuritySettings>() ?? new SecuritySettings();
-        kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = http1Port > 0 && listen.IPEndPoint?.Port == http1Port ? HttpProtocols.Http1 : HttpProtocols.Http2);
+        kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = listen.IPEndPoint is { } endpoint && http1Ports.Contains(endpoint.Port) ? HttpProtocols.Http1 : HttpProtocols.Http2);
         kestrel.Limits.Http2.InitialConnectionWindowSize = coordinator.GetValue("Http2ConnectionWindowBytes", 16 * 1024 * 1024);
         kestrel.Limits.Http2.InitialStreamWindowSize = coordinator.GetValue("Http2StreamWindowBytes", 16 * 1024 * 1024);
         kestrel.Limits.Http2.MaxStreamsPerConnection = Math.Clamp(security.MaxConcurrentStreams, 1, 100_000);

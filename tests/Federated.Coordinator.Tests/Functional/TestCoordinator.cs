@@ -65,8 +65,11 @@ internal sealed class TestCoordinator : IAsyncDisposable
         ["Coordinator:Security:Plaintext"] = "loopback",
     };
 
-    /// <summary>Starts the coordinator; it listens with TLS when a certificate is configured, unless <paramref name="https"/> says otherwise.</summary>
-    public static async Task<TestCoordinator> StartAsync(IDictionary<string, string?> settings, int port = 0, Action<IServiceCollection>? services = null, bool? https = null)
+    /// <summary>
+    /// Starts the coordinator; it listens with TLS when a certificate is configured, unless <paramref name="https"/> says
+    /// otherwise, and, with <paramref name="http1Port"/>, also in cleartext HTTP/1.1 on that port (the dashboard's browsers).
+    /// </summary>
+    public static async Task<TestCoordinator> StartAsync(IDictionary<string, string?> settings, int port = 0, Action<IServiceCollection>? services = null, bool? https = null, int? http1Port = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Testing", ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();
@@ -83,6 +86,10 @@ internal sealed class TestCoordinator : IAsyncDisposable
                     listen.UseHttps();
                 }
             });
+            if (http1Port is { } web)
+            {
+                k.Listen(IPAddress.Loopback, web, listen => listen.Protocols = HttpProtocols.Http1);
+            }
         });
         var logs = new LogSink("coordinator");
         builder.Logging.ClearProviders();
@@ -92,7 +99,8 @@ internal sealed class TestCoordinator : IAsyncDisposable
         var app = builder.Build();
         app.MapFederatedCoordinator();
         await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .Single(a => http1Port is not { } web || !a.EndsWith($":{web}", StringComparison.Ordinal));
         return new TestCoordinator(app, address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal), logs);
     }
 
