@@ -432,9 +432,12 @@ internal sealed class AgentSession : IDisposable
     /// </summary>
     private async Task CommitAsync(PendingUpload pending, CancellationToken cancellationToken)
     {
+        var service = _runtime.Training;
         if (_runtime.Options.Resources.MemoryBudgetBytes is { } budget)
         {
-            var total = pending.Payload.Bytes.LongLength + _runtime.Pending.Sum(p => p.Payload.Bytes.LongLength);
+            // The caches (replay buffer, EWC terms, teacher, residual, downlink model) count against the budget too.
+            var caches = await _runtime.Torch.RunAsync(() => service.CacheBytes(), cancellationToken);
+            var total = caches + pending.Payload.Bytes.LongLength + _runtime.Pending.Sum(p => p.Payload.Bytes.LongLength);
             foreach (var old in _runtime.Pending.ToList())
             {
                 if (total <= budget)
@@ -442,14 +445,13 @@ internal sealed class AgentSession : IDisposable
                     break;
                 }
 
-                AgentLog.PendingDropped(_logger, old.Payload.TransferId, $"the pending uploads would exceed Client:Resources:MemoryBudgetMB ({_runtime.Options.Resources.MemoryBudgetMB} MiB)");
+                AgentLog.PendingDropped(_logger, old.Payload.TransferId, $"the pending uploads and the caches would exceed Client:Resources:MemoryBudgetMB ({_runtime.Options.Resources.MemoryBudgetMB} MiB)");
                 total -= old.Payload.Bytes.LongLength;
                 Forget(old);
             }
         }
 
         var state = _runtime.State;
-        var service = _runtime.Training;
         try
         {
             _runtime.State = await _runtime.Torch.RunAsync(
