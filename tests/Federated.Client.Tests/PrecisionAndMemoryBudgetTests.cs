@@ -115,6 +115,15 @@ public sealed class PrecisionAndMemoryBudgetTests
         Assert.Same(ewc, MemoryBudget.ApplyToContinual(new ClientResourceOptions { MemoryBudgetMB = 1 }, ewc, [1, 28, 28]).Options);
     }
 
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(300, 0)]
+    [InlineData(350, 1)]
+    [InlineData(550, 2)]
+    [InlineData(1200, 3)]
+    public void PendingToDrop_CountsTheCaches_DroppingOldestFirst(long cacheBytes, int expected) =>
+        Assert.Equal(expected, MemoryBudget.PendingToDrop(budgetBytes: 1000, cacheBytes, newBytes: 100, pendingBytes: [200, 200, 200]));
+
     [Fact]
     public void Continual_UnderABudget_ReplayBufferIsClampedAndCountedInTheCaches()
     {

@@ -80,6 +80,24 @@ public static class MemoryBudget
     }
 
     /// <summary>
+    /// How many of the pending uploads (<paramref name="pendingBytes"/>, oldest first) to drop, oldest first, so that
+    /// they, the new update (<paramref name="newBytes"/>, always kept) and the caches (<paramref name="cacheBytes"/>) fit
+    /// <paramref name="budgetBytes"/>; all of them when even that is not enough.
+    /// </summary>
+    public static int PendingToDrop(long budgetBytes, long cacheBytes, long newBytes, IReadOnlyList<long> pendingBytes)
+    {
+        ArgumentNullException.ThrowIfNull(pendingBytes);
+        var total = cacheBytes + newBytes + pendingBytes.Sum();
+        var drop = 0;
+        while (total > budgetBytes && drop < pendingBytes.Count)
+        {
+            total -= pendingBytes[drop++];
+        }
+
+        return drop;
+    }
+
+    /// <summary>
     /// Bytes the continual state holds or has reserved: the replay buffer at its full budget (it fills up to it), the
     /// EWC terms (Fisher diagonal and anchor) and the LwF teacher.
     /// </summary>
