@@ -172,7 +172,7 @@ public sealed class AgentWorker(
             var training = new LocalTrainingService(data, compute, store, state, logger, time, attack, continual, o.Training);
             var precision = Federated.Learning.Training.TrainingPrecisions.Name(training.Precision);
             AgentLog.TrainingPrecision(logger, precision, training.DeviceName, training.Precision != Federated.Learning.Training.TrainingPrecision.Fp32 && !compute.IsCuda
-                ? " (float32 master weights; on a CPU bf16 and fp16 are usually slower than fp32, see docs/results/agent.md)"
+                ? " (float32 master weights; on a CPU fp16, and bf16 without native bf16 instructions, are slower than fp32: see docs/results/agent.md)"
                 : training.Precision != Federated.Learning.Training.TrainingPrecision.Fp32 ? " (float32 master weights)" : "");
             training.Gate = new ResourceGate(resources, store.Directory, time, logger, reason => status.Update(s => reason is null
                 ? s with { Phase = "training", PauseReason = null }
