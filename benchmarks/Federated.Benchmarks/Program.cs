@@ -17,6 +17,7 @@ NativeRuntime.TuneProcess();
 //        federated-bench codecs [--repeats N] [--out FILE]   (delta codec throughput, CodecBenchmark.cs)
 //        federated-bench secagg [--n N,N] [--d D,D] [--repeats N] [--out FILE]   (SecAgg+ costs, SecAggBenchmark.cs)
 //        federated-bench continual --scenario S --method M [...] | --grid [...]   (continual learning, ContinualRunner.cs)
+//        federated-bench precision [--threads N] [--repeats N] [--out FILE]   (fp32 / bf16 / fp16 training, PrecisionBenchmark.cs)
 if (args is ["robust", .. var robustArgs])
 {
     return RobustBenchmark.Run(robustArgs);
@@ -30,6 +31,11 @@ if (args is ["codecs", .. var codecArgs])
 if (args is ["secagg", .. var secaggArgs])
 {
     return SecAggBenchmark.Run(secaggArgs);
+}
+
+if (args is ["precision", .. var precisionArgs])
+{
+    return PrecisionBenchmark.Run(precisionArgs);
 }
 
 if (args is ["continual", .. var continualArgs])

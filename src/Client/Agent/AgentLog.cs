@@ -147,4 +147,13 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2209, Level = LogLevel.Information, Message = "Round {Round}: experience {Experience} of {Experiences} ({Examples} examples){Consolidated}")]
     public static partial void ContinualExperience(ILogger logger, int round, int experience, int experiences, int examples, string consolidated);
+
+    [LoggerMessage(EventId = 2210, Level = LogLevel.Information, Message = "Training in {Precision} on {Device}{Note}")]
+    public static partial void TrainingPrecision(ILogger logger, string precision, string device, string note);
+
+    [LoggerMessage(EventId = 2211, Level = LogLevel.Information, Message = "Memory budget: the replay buffer keeps up to {Examples} examples ({Bytes} bytes at {ExampleBytes} bytes each) of its {ShareBytes}-byte share of the {BudgetBytes}-byte budget")]
+    public static partial void ReplaySized(ILogger logger, int examples, long bytes, long exampleBytes, long shareBytes, long budgetBytes);
+
+    [LoggerMessage(EventId = 2212, Level = LogLevel.Warning, Message = "Memory budget: Client:Continual:ReplayBudget {Configured} examples ({ConfiguredBytes} bytes) do not fit the replay buffer's {ShareBytes}-byte share of the {BudgetBytes}-byte budget; it keeps {Examples} examples ({Bytes} bytes)")]
+    public static partial void ReplayClamped(ILogger logger, int configured, long configuredBytes, long shareBytes, long budgetBytes, int examples, long bytes);
 }

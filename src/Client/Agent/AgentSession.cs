@@ -432,24 +432,21 @@ internal sealed class AgentSession : IDisposable
     /// </summary>
     private async Task CommitAsync(PendingUpload pending, CancellationToken cancellationToken)
     {
+        var service = _runtime.Training;
         if (_runtime.Options.Resources.MemoryBudgetBytes is { } budget)
         {
-            var total = pending.Payload.Bytes.LongLength + _runtime.Pending.Sum(p => p.Payload.Bytes.LongLength);
-            foreach (var old in _runtime.Pending.ToList())
+            // The caches (replay buffer, EWC terms, teacher, residual, downlink model) count against the budget too.
+            var caches = await _runtime.Torch.RunAsync(() => service.CacheBytes(), cancellationToken);
+            var older = _runtime.Pending.ToList();
+            var drop = MemoryBudget.PendingToDrop(budget, caches, pending.Payload.Bytes.LongLength, older.Select(p => p.Payload.Bytes.LongLength).ToList());
+            foreach (var old in older.Take(drop))
             {
-                if (total <= budget)
-                {
-                    break;
-                }
-
-                AgentLog.PendingDropped(_logger, old.Payload.TransferId, $"the pending uploads would exceed Client:Resources:MemoryBudgetMB ({_runtime.Options.Resources.MemoryBudgetMB} MiB)");
-                total -= old.Payload.Bytes.LongLength;
+                AgentLog.PendingDropped(_logger, old.Payload.TransferId, $"the pending uploads and the caches ({caches} bytes) would exceed Client:Resources:MemoryBudgetMB ({_runtime.Options.Resources.MemoryBudgetMB} MiB)");
                 Forget(old);
             }
         }
 
         var state = _runtime.State;
-        var service = _runtime.Training;
         try
         {
             _runtime.State = await _runtime.Torch.RunAsync(

@@ -159,7 +159,21 @@ public sealed class AgentWorker(
             }
 
             var ci = CultureInfo.InvariantCulture;
-            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack, o.Continual);
+            var (continual, replay) = MemoryBudget.ApplyToContinual(resources, o.Continual, data.SampleShape);
+            if (replay is { Clamped: true })
+            {
+                AgentLog.ReplayClamped(logger, replay.Configured, replay.Configured * replay.ExampleBytes, replay.ShareBytes, replay.BudgetBytes, replay.Granted, replay.ReplayBytes);
+            }
+            else if (replay is not null)
+            {
+                AgentLog.ReplaySized(logger, replay.Granted, replay.ReplayBytes, replay.ExampleBytes, replay.ShareBytes, replay.BudgetBytes);
+            }
+
+            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack, continual, o.Training);
+            var precision = Federated.Learning.Training.TrainingPrecisions.Name(training.Precision);
+            AgentLog.TrainingPrecision(logger, precision, training.DeviceName, training.Precision != Federated.Learning.Training.TrainingPrecision.Fp32 && !compute.IsCuda
+                ? " (float32 master weights; on a CPU fp16, and bf16 without native bf16 instructions, are slower than fp32: see docs/results/agent.md)"
+                : training.Precision != Federated.Learning.Training.TrainingPrecision.Fp32 ? " (float32 master weights)" : "");
             training.Gate = new ResourceGate(resources, store.Directory, time, logger, reason => status.Update(s => reason is null
                 ? s with { Phase = "training", PauseReason = null }
                 : s with { Phase = "paused", PauseReason = reason }));
@@ -176,6 +190,7 @@ public sealed class AgentWorker(
                     ["partition_clients"] = o.Data.Clients.ToString(ci),
                     ["threads"] = o.Threads.ToString(ci),
                     ["device_name"] = training.DeviceName,
+                    ["precision"] = precision,
                     ["torch_threads"] = threads.ToString(ci),
                     ["backend"] = TorchRuntime.IsCudaBuild ? "cuda" : "cpu",
                 },
@@ -184,6 +199,7 @@ public sealed class AgentWorker(
             {
                 AgentId = agentId,
                 Device = training.DeviceName,
+                Precision = precision,
                 DeviceRequested = o.Device,
                 DeviceFallback = fallback,
                 Threads = threads,

@@ -127,7 +127,7 @@ public static class AgentCommands
             ? "process:      no status.json (never started)"
             : $"process:      {(running ? "running" : "not running")} (pid {live.ProcessId}, started {live.StartedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss}, status at {live.UpdatedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss})");
         output.WriteLine($"coordinator:  {live?.Coordinator ?? "?"}{(running ? live!.Connected ? " (connected)" : " (not connected)" : "")}");
-        output.WriteLine($"device:       {live?.Device ?? state.Device ?? "?"} (requested {live?.DeviceRequested ?? "?"}, {live?.Threads.ToString(ci) ?? "?"} threads){(live?.DeviceFallback is { } f ? $"; auto fell back: {f}" : "")}");
+        output.WriteLine($"device:       {live?.Device ?? state.Device ?? "?"} (requested {live?.DeviceRequested ?? "?"}, {live?.Threads.ToString(ci) ?? "?"} threads, {live?.Precision ?? "?"}){(live?.DeviceFallback is { } f ? $"; auto fell back: {f}" : "")}");
         if (running)
         {
             var phase = live!.Phase + (live.TaskId is { } t ? $" task {t} round {live.Round}" : "") + (live.PauseReason is { } r ? $" ({r})" : "");

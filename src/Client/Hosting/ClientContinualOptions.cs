@@ -81,6 +81,14 @@ public sealed class ClientContinualOptions
     /// <summary>LwF's options (null unless <c>lwf</c> is asked for).</summary>
     public LwfOptions? Lwf => MethodList.Contains("lwf") ? new LwfOptions { Alpha = LwfAlpha, Temperature = LwfTemperature } : null;
 
+    /// <summary>A copy with <see cref="ReplayBudget"/> set to <paramref name="examples"/> (the memory budget's clamp).</summary>
+    public ClientContinualOptions WithReplayBudget(int examples)
+    {
+        var copy = (ClientContinualOptions)MemberwiseClone();
+        copy.ReplayBudget = examples;
+        return copy;
+    }
+
     /// <summary>Adds one sentence per broken rule, each naming its key.</summary>
     public void AddErrors(List<string> errors)
     {

@@ -54,6 +54,9 @@ public sealed class ClientOptions : IValidatableObject
     /// <summary>How often a broken download or upload is resumed before the task fails.</summary>
     public int MaxTransferRetries { get; set; } = 5;
 
+    /// <summary>How the agent computes: the training precision (fp32, bf16 or fp16).</summary>
+    public ClientTrainingOptions Training { get; set; } = new();
+
     /// <summary>Limits on what the agent may take from its device: threads aside, memory, time and pauses.</summary>
     public ClientResourceOptions Resources { get; set; } = new();
 
@@ -176,6 +179,15 @@ public sealed class ClientOptions : IValidatableObject
         else
         {
             Continual.AddErrors(errors);
+        }
+
+        if (Training is null)
+        {
+            errors.Add("Client:Training must be a section.");
+        }
+        else
+        {
+            Training.AddErrors(errors);
         }
 
         if (Resources is null)
@@ -443,8 +455,11 @@ public sealed class ClientSimulationOptions
 public sealed class ClientResourceOptions
 {
     /// <summary>
-    /// Memory the agent may use for replay buffers and caches (pending uploads, continual-learning state), in MiB;
-    /// 0: no budget. The local data set and the model are not counted.
+    /// Memory the agent may use for replay buffers and caches (pending uploads, continual-learning state, error-feedback
+    /// residual, reconstructed downlink model), in MiB; 0: no budget. The replay buffer may take at most
+    /// <see cref="Training.MemoryBudget.ReplayShare"/> of it (its example budget is clamped at start-up); pending uploads
+    /// are dropped oldest first when they and the other caches would exceed it. The local data set and the model are not
+    /// counted.
     /// </summary>
     public int MemoryBudgetMB { get; set; }
 

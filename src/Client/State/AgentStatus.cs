@@ -18,6 +18,9 @@ public sealed record AgentStatus
     /// <summary>The device it trains on (<c>cpu</c>, <c>cuda:0</c>).</summary>
     public string? Device { get; init; }
 
+    /// <summary>The precision it trains in (<c>fp32</c>, <c>bf16</c>, <c>fp16</c>).</summary>
+    public string? Precision { get; init; }
+
     /// <summary>The device setting it was started with (<c>auto</c>, <c>cpu</c>, <c>cuda</c>).</summary>
     public string? DeviceRequested { get; init; }
 

@@ -19,6 +19,9 @@ internal sealed class DownlinkModel(AgentStateStore store)
     private string? _fingerprint;
     private bool _dirty;
 
+    /// <summary>Bytes of the reconstructed global model held in memory (0 without one).</summary>
+    internal long Bytes => (_model?.Length ?? 0) * (long)sizeof(float);
+
     /// <summary>The version of the model held (null when none is).</summary>
     public string? Version => _version;
 

@@ -52,6 +52,7 @@ public sealed class LocalTrainingService : IDisposable
     private readonly UploadEncoder _uploads;
     private readonly DownlinkModel _downlink;
     private readonly AgentContinual? _continual;
+    private readonly ClientTrainingOptions _training;
     private TensorDataset? _poisoned;
     private string? _localStateFingerprint;
     private nn.Module<Tensor, Tensor>? _model;
@@ -62,9 +63,10 @@ public sealed class LocalTrainingService : IDisposable
     /// Takes ownership of <paramref name="data"/>; restores the strategy state from <paramref name="store"/>.
     /// <paramref name="attack"/> (honest when null) decides which rounds train on flipped labels and which need
     /// bootstrap estimates. With <paramref name="continual"/> enabled the agent moves through its stream of experiences
-    /// (restoring the continual state from the store's <c>continual/</c> slot).
+    /// (restoring the continual state from the store's <c>continual/</c> slot). <paramref name="training"/> sets the
+    /// precision every run computes in (fp32 when null).
     /// </summary>
-    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time, AttackStage? attack = null, ClientContinualOptions? continual = null)
+    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time, AttackStage? attack = null, ClientContinualOptions? continual = null, ClientTrainingOptions? training = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(compute);
@@ -82,6 +84,8 @@ public sealed class LocalTrainingService : IDisposable
         _localStateFingerprint = restored.LayoutFingerprint;
         _uploads = new UploadEncoder(store, restored.LayoutFingerprint, logger);
         _downlink = new DownlinkModel(store);
+        _training = training ?? new ClientTrainingOptions();
+        Precision = _training.GetPrecision();
         TrainingExamples = data.Count;
         if (continual is { Enabled: true })
         {
@@ -103,6 +107,25 @@ public sealed class LocalTrainingService : IDisposable
 
     /// <summary>The device's name: <c>cpu</c> or <c>cuda:N</c>.</summary>
     public string DeviceName => _compute.IsCuda ? $"cuda:{Math.Max(0, (int)_compute.Device.index)}" : "cpu";
+
+    /// <summary>The precision local training computes in (the weights and the uploaded update are float32 regardless).</summary>
+    public TrainingPrecision Precision { get; }
+
+    /// <summary>
+    /// Bytes of the caches <c>Client:Resources:MemoryBudgetMB</c> covers besides pending uploads: the continual state
+    /// (the replay buffer at its full budget, EWC terms, the LwF teacher), the error-feedback residual and the
+    /// reconstructed downlink model.
+    /// </summary>
+    public long CacheBytes()
+    {
+        var bytes = (_uploads.Residual.Length * (long)sizeof(float)) + _downlink.Bytes;
+        if (_continual is not null)
+        {
+            bytes += MemoryBudget.ContinualBytes(_continual.State, MemoryBudget.ReplayExampleBytes(Data.SampleShape));
+        }
+
+        return bytes;
+    }
 
     /// <summary>The current model's name (null before the first task).</summary>
     public string? ModelName => _modelName;
@@ -211,7 +234,7 @@ public sealed class LocalTrainingService : IDisposable
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(payloadBytes);
-        var options = ToTrainingOptions(task.Training);
+        var options = _training.Apply(ToTrainingOptions(task.Training));
         var payload = PayloadCodec.Parse(payloadBytes, task.LayoutFingerprint);
         var weights = EnsureModel(task.ModelName, task.LayoutFingerprint);
         var global = _downlink.Resolve(payload, weights.Layout.Fingerprint, checked((int)weights.Layout.TotalLength));
@@ -256,7 +279,7 @@ public sealed class LocalTrainingService : IDisposable
                 hooks.Add(Gate);
             }
 
-            var report = new LocalTrainer(hooks, _time).Train(_model!, data, options, cancellationToken);
+            var report = new LocalTrainer(hooks, _time, CreateModel).Train(_model!, data, options, cancellationToken);
             if (report.Cancelled)
             {
                 throw new OperationCanceledException("Local training was cancelled.", cancellationToken);
@@ -323,7 +346,7 @@ public sealed class LocalTrainingService : IDisposable
 
             weights.Load(global);
             using var resample = Data.Subset(indices, $"{Data.Name} bootstrap {run + 1}");
-            var report = new LocalTrainer(null, _time).Train(_model!, resample, options with { Seed = unchecked(options.Seed + 1 + run) }, cancellationToken);
+            var report = new LocalTrainer(null, _time, CreateModel).Train(_model!, resample, options with { Seed = unchecked(options.Seed + 1 + run) }, cancellationToken);
             if (report.Cancelled)
             {
                 throw new OperationCanceledException("Local training was cancelled.", cancellationToken);

@@ -28,7 +28,10 @@ public interface ITrainingPlugin
     /// <summary>After the loss is computed; may add terms to <see cref="TrainingContext.Loss"/>.</summary>
     void AfterForward(TrainingContext context) { }
 
-    /// <summary>After <c>backward()</c>, before clipping and the optimiser step; may edit gradients.</summary>
+    /// <summary>
+    /// After <c>backward()</c>, before clipping and the optimiser step; may edit gradients (the float32 master gradients,
+    /// already unscaled, in bf16 and fp16 training). Not fired for an fp16 step skipped for overflowing gradients.
+    /// </summary>
     void AfterBackward(TrainingContext context) { }
 
     /// <summary>After the optimiser step.</summary>

@@ -14,12 +14,17 @@ public sealed class LocalTrainer
 {
     private readonly IReadOnlyList<ITrainingPlugin> _plugins;
     private readonly TimeProvider _time;
+    private readonly Func<nn.Module<Tensor, Tensor>>? _createModel;
 
-    /// <summary>Creates a trainer that fires <paramref name="plugins"/> in the given order.</summary>
-    public LocalTrainer(IEnumerable<ITrainingPlugin>? plugins = null, TimeProvider? time = null)
+    /// <summary>
+    /// Creates a trainer that fires <paramref name="plugins"/> in the given order. <paramref name="createModel"/> builds a
+    /// model of the trained architecture (its weights are replaced); bf16 and fp16 training need it for the working copy.
+    /// </summary>
+    public LocalTrainer(IEnumerable<ITrainingPlugin>? plugins = null, TimeProvider? time = null, Func<nn.Module<Tensor, Tensor>>? createModel = null)
     {
         _plugins = plugins?.ToArray() ?? [];
         _time = time ?? TimeProvider.System;
+        _createModel = createModel;
     }
 
     /// <summary>Trains <paramref name="model"/> in place on <paramref name="data"/>.</summary>
@@ -34,12 +39,18 @@ public sealed class LocalTrainer
             throw new ArgumentException("Cannot train on an empty data set.", nameof(data));
         }
 
+        if (options.Precision != TrainingPrecision.Fp32 && _createModel is null)
+        {
+            throw new ArgumentException($"{options.Precision.Name()} training needs a model factory for its working copy: pass createModel to the LocalTrainer.", nameof(options));
+        }
+
         var parameters = model.parameters().ToArray();
         using var optimizer = Optimizers.LocalOptimizer.Create(parameters, options);
         using var shuffle = options.Shuffle ? new Generator((ulong)options.Seed) : null;
         model.train();
+        using var mixed = options.Precision == TrainingPrecision.Fp32 ? null : MixedPrecision.Create(model, _createModel!, options);
 
-        var context = new TrainingContext(model, optimizer, options, data, cancellationToken);
+        var context = new TrainingContext(model, optimizer, options, data, cancellationToken) { Mixed = mixed };
         var stepBudget = options.MaxSteps;
         var epochs = new List<EpochMetrics>(stepBudget > 0 ? 4 : options.Epochs);
         var cancelled = false;
@@ -82,7 +93,12 @@ public sealed class LocalTrainer
         }
 
         Fire(static (p, c) => p.AfterTraining(c), context);
-        return new TrainingReport(epochs, context.Step, cancelled);
+        return new TrainingReport(epochs, context.Step, cancelled)
+        {
+            Precision = options.Precision,
+            SkippedSteps = mixed?.Scaler?.SkippedSteps ?? 0,
+            LossScale = mixed?.Scaler?.Scale,
+        };
     }
 
     private int RunBatch(TrainingContext context, EpochBatches batches, int index, TorchSharp.Modules.Parameter[] parameters, Tensor lossSum, Tensor correct)
@@ -93,22 +109,42 @@ public sealed class LocalTrainer
         context.Targets = targets;
         Fire(static (p, c) => p.BeforeBatch(c), context);
 
+        var mixed = context.Mixed;
         context.Optimizer.ZeroGrad();
-        var output = context.Model.call(context.Inputs!);
+        mixed?.ZeroWorkingGradients();
+        var output = mixed is null ? context.Model.call(context.Inputs!) : mixed.Forward(context.Inputs!);
         var dataLoss = nn.functional.cross_entropy(output, context.Targets!);
         context.Output = output;
         context.DataLoss = dataLoss;
         context.Loss = dataLoss;
         Fire(static (p, c) => p.AfterForward(c), context);
 
-        context.Loss!.backward();
-        Fire(static (p, c) => p.AfterBackward(c), context);
-        if (context.Options.GradientClipNorm > 0)
+        var finite = true;
+        if (mixed is null)
         {
-            ClipGradientNorm(parameters, context.Options.GradientClipNorm);
+            context.Loss!.backward();
+        }
+        else
+        {
+            mixed.Backward(context.Loss!);
+            finite = mixed.CollectGradients();
+            finite = mixed.Scaler?.Update(finite) ?? finite;
         }
 
-        context.Optimizer.Step();
+        // fp16 with overflowing gradients: no gradient hooks, no step (the master weights stay as they are).
+        if (finite)
+        {
+            Fire(static (p, c) => p.AfterBackward(c), context);
+            if (context.Options.GradientClipNorm > 0)
+            {
+                ClipGradientNorm(parameters, context.Options.GradientClipNorm);
+            }
+
+            context.Optimizer.Step();
+            mixed?.AfterStep();
+        }
+
+        mixed?.CopyBuffersToMaster();
         context.Step++;
         Fire(static (p, c) => p.AfterStep(c), context);
 

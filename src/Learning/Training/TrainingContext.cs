@@ -45,7 +45,7 @@ public sealed class TrainingContext
     /// <summary>The batch's int64 targets (replaceable in <see cref="ITrainingPlugin.BeforeBatch"/>).</summary>
     public Tensor? Targets { get; set; }
 
-    /// <summary>The model's output for the batch.</summary>
+    /// <summary>The model's output for the batch (float32 logits; with bf16 or fp16, the working copy's, cast up).</summary>
     public Tensor? Output { get; internal set; }
 
     /// <summary>The cross-entropy of the batch, before plug-in penalties.</summary>
@@ -56,6 +56,15 @@ public sealed class TrainingContext
 
     /// <summary>Metrics of the epoch that just ended (set before <see cref="ITrainingPlugin.AfterEpoch"/>).</summary>
     public EpochMetrics? LastEpoch { get; internal set; }
+
+    /// <summary>The precision the forward and backward passes run in (<see cref="Model"/> always holds the float32 master weights).</summary>
+    public TrainingPrecision Precision => Options.Precision;
+
+    /// <summary>fp16: the current loss scale (null without loss scaling); <see cref="Loss"/> itself is never scaled.</summary>
+    public double? LossScale => Mixed?.Scaler?.Scale;
+
+    /// <summary>The low-precision working copy (null in fp32).</summary>
+    internal MixedPrecision? Mixed { get; init; }
 
     /// <summary>State plug-ins share with each other during the run.</summary>
     public IDictionary<string, object> Items { get; } = new Dictionary<string, object>(StringComparer.Ordinal);

@@ -62,6 +62,19 @@ public sealed record TrainingOptions
     /// </summary>
     public long MaxSteps { get; init; }
 
+    /// <summary>
+    /// The number format of the forward and backward passes: <see cref="TrainingPrecision.Fp32"/> (default), or bf16 /
+    /// fp16 on a low-precision working copy of the model with float32 master weights (the trainer then needs a model
+    /// factory). The weights the optimiser updates, and so the update the agent uploads, stay float32.
+    /// </summary>
+    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Fp32;
+
+    /// <summary>fp16 only: the loss scale the first step starts from.</summary>
+    public double InitialLossScale { get; init; } = 65536;
+
+    /// <summary>fp16 only: good steps in a row after which the loss scale doubles (an overflowing step halves it and is skipped).</summary>
+    public int LossScaleGrowthInterval { get; init; } = 2000;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid field.</summary>
     public void Validate()
     {
@@ -76,6 +89,9 @@ public sealed record TrainingOptions
         Require(Beta2 is >= 0 and < 1, nameof(Beta2), "must be in [0, 1)");
         Require(GradientClipNorm >= 0 && double.IsFinite(GradientClipNorm), nameof(GradientClipNorm), "must be 0 (off) or positive");
         Require(Enum.IsDefined(Optimizer), nameof(Optimizer), "must be sgd, adam or adamw");
+        Require(Enum.IsDefined(Precision), nameof(Precision), "must be fp32, bf16 or fp16");
+        Require(InitialLossScale >= 1 && double.IsFinite(InitialLossScale), nameof(InitialLossScale), "must be finite and at least 1");
+        Require(LossScaleGrowthInterval >= 1, nameof(LossScaleGrowthInterval), "must be at least 1 step");
     }
 
     private static void Require(bool condition, string field, string rule)

@@ -14,7 +14,7 @@ public sealed record EpochMetrics(int Epoch, double Loss, double Accuracy, long 
 
 /// <summary>The outcome of <see cref="LocalTrainer.Train"/>.</summary>
 /// <param name="Epochs">Per-epoch metrics.</param>
-/// <param name="Steps">Optimiser steps taken.</param>
+/// <param name="Steps">Optimiser steps taken (with fp16, including the <see cref="SkippedSteps"/> whose gradients overflowed).</param>
 /// <param name="Cancelled">True when the run stopped early on cancellation.</param>
 public sealed record TrainingReport(IReadOnlyList<EpochMetrics> Epochs, long Steps, bool Cancelled)
 {
@@ -23,4 +23,13 @@ public sealed record TrainingReport(IReadOnlyList<EpochMetrics> Epochs, long Ste
 
     /// <summary>Loss of the last epoch.</summary>
     public double FinalLoss => Epochs.Count > 0 ? Epochs[^1].Loss : double.NaN;
+
+    /// <summary>The precision the forward and backward passes ran in.</summary>
+    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Fp32;
+
+    /// <summary>fp16: steps skipped because their gradients held an inf or a NaN (the weights did not move).</summary>
+    public long SkippedSteps { get; init; }
+
+    /// <summary>fp16: the loss scale at the end of the run (null without loss scaling).</summary>
+    public double? LossScale { get; init; }
 }
