@@ -50,8 +50,8 @@ public sealed partial class AsyncRunner(
     private readonly Dictionary<string, Dispatch> _inFlight = new(StringComparer.Ordinal);
     private readonly Dictionary<int, (SealedPayload Payload, int Users)> _models = [];
     private readonly List<IReadOnlyDictionary<string, string>> _history = [];
-    private readonly Dictionary<string, double> _counters = new(StringComparer.Ordinal);
     private readonly List<(double Loss, long Examples)> _losses = [];
+    private double _slowestTrain;
     private FedBuffBuffer _buffer = null!;
     private PrivacyLedger? _ledger;
     private float[] _global = [];
@@ -207,6 +207,7 @@ public sealed partial class AsyncRunner(
                         failures++;
                         break;
                     case Admission.Accepted:
+                        _slowestTrain = Math.Max(_slowestTrain, result.Metrics.GetValueOrDefault("train_seconds"));
                         if (result.Metrics.TryGetValue("train_loss", out var loss) && double.IsFinite(loss))
                         {
                             _losses.Add((loss, result.NumExamples));
@@ -246,6 +247,10 @@ public sealed partial class AsyncRunner(
                         break;
                     }
                 }
+
+                // At once, as a device would: the next task starts at this result's virtual time, so it may finish
+                // before results that are already in.
+                FillSlots();
             }
 
             if (_buffer.Version < _options.Rounds)
@@ -433,12 +438,14 @@ public sealed partial class AsyncRunner(
         double? epsilon = _ledger is null ? null : _ledger.Spent(_options.Privacy.Delta).Epsilon;
         var trainLoss = _losses.Count > 0 ? _losses.Sum(c => c.Loss * c.Examples) / Math.Max(1, _losses.Sum(c => c.Examples)) : double.NaN;
         _losses.Clear();
+        _slowestTrain = 0;
         var counts = transfers.TakeCounters().Values.Where(c => c.DownWire + c.UpWire > 0).ToList();
         var rejected = (int)(rejectedStale + rejectedCap) + rejectedOther;
         var row = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["round"] = Inv(version),
             ["wall_s"] = Inv(wall, "F3"),
+            ["slowest_train_s"] = Inv(_slowestTrain, "F3"),
             ["aggregate_s"] = Inv(aggregateSeconds, "F3"),
             ["evaluate_s"] = Inv(evaluateSeconds, "F3"),
             ["selected"] = Inv(dispatched, "F0"),
