@@ -156,7 +156,7 @@ public static class RunReport
             VirtualPool = pool,
             Mode = scenario.Async is null ? "sync" : "fedbuff",
             VirtualS = rounds.Count > 0 ? rounds[^1].VirtualS : null,
-            VirtualSTo85 = rounds.FirstOrDefault(r => r.Accuracy >= 0.85)?.VirtualS,
+            VirtualSToAccuracy85 = rounds.FirstOrDefault(r => r.Accuracy >= 0.85)?.VirtualS,
             RejectedStale = scenario.Async is null ? (int?)null : rounds.Sum(r => r.RejectedStale ?? 0),
             Privacy = scenario.Privacy is { } p
                 ? new { FinalEpsilon = hasEpsilon ? rounds.Last(r => r.Epsilon is not null).Epsilon : null, p.Delta, p.SampleRate, Budget = p.Budget > 0 ? p.Budget : (double?)null, StoppedByBudget = p.StoppedByBudget(scenario, rounds) }
@@ -190,7 +190,7 @@ public static class RunReport
         if (summary.VirtualS is { } virtualSeconds)
         {
             report.AppendLine(CultureInfo.InvariantCulture,
-                $"- virtual clock ({summary.Mode}): {virtualSeconds:F0} virtual s in all; 85 % accuracy {(summary.VirtualSTo85 is { } t ? $"reached at **{t:F0} virtual s**" : "not reached")}{(summary.RejectedStale is { } stale ? $"; {stale} updates rejected as stale" : "")}");
+                $"- virtual clock ({summary.Mode}): {virtualSeconds:F0} virtual s in all; 85 % accuracy {(summary.VirtualSToAccuracy85 is { } t ? $"reached at **{t:F0} virtual s**" : "not reached")}{(summary.RejectedStale is { } stale ? $"; {stale} updates rejected as stale" : "")}");
         }
 
         if (summary.Aggregator is { } aggregator)

@@ -344,7 +344,8 @@ public sealed partial class AsyncRunner(
     private bool FillSlots()
     {
         var sent = false;
-        var idle = registry.ConnectedIds().Where(id => !_inFlight.ContainsKey(id) && _buffer.CanContribute(id)).Order(StringComparer.Ordinal).ToList();
+        // An agent whose update is already in the buffer waits for the flush: a second one would be refused by the cap.
+        var idle = registry.ConnectedIds().Where(id => !_inFlight.ContainsKey(id) && _buffer.CanContributeNow(id)).Order(StringComparer.Ordinal).ToList();
         while (_inFlight.Count < _options.Async.Concurrency && idle.Count > 0)
         {
             var pick = new StableRandom(unchecked((ulong)_options.Seed * 1_000_003UL + (ulong)_dispatched + 0xA5C0UL)).Next(idle.Count);
@@ -548,7 +549,7 @@ public sealed partial class AsyncRunner(
             : new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, limit.Token);
         var logged = false;
-        while (registry.ConnectedIds().Count < _options.MinAvailable || !registry.ConnectedIds().Any(id => !_inFlight.ContainsKey(id) && _buffer.CanContribute(id)))
+        while (registry.ConnectedIds().Count < _options.MinAvailable || !registry.ConnectedIds().Any(id => !_inFlight.ContainsKey(id) && _buffer.CanContributeNow(id)))
         {
             if (!logged)
             {

@@ -117,6 +117,14 @@ public sealed class FedBuffBuffer
     public bool CanContribute(string agentId) =>
         _options.MaxContributionsPerAgent == 0 || _overall.GetValueOrDefault(agentId) < _options.MaxContributionsPerAgent;
 
+    /// <summary>
+    /// False while <paramref name="agentId"/> already has <see cref="FedBuffOptions.MaxContributionsPerFlush"/> updates in
+    /// this buffer, or has used up its cap over the run: a task started now could only be refused if it finished before
+    /// the flush.
+    /// </summary>
+    public bool CanContributeNow(string agentId) =>
+        CanContribute(agentId) && _inBuffer.GetValueOrDefault(agentId) < _options.MaxContributionsPerFlush;
+
     /// <summary>Offers <paramref name="agentId"/>'s <paramref name="delta"/> (trained from version <paramref name="baseVersion"/>).</summary>
     /// <exception cref="ArgumentException">Wrong length, non-finite values, or a base version from the future.</exception>
     /// <exception cref="InvalidOperationException">The buffer is full: flush it first.</exception>

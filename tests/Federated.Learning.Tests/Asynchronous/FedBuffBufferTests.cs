@@ -123,10 +123,23 @@ public sealed class FedBuffBufferTests
     {
         var buffer = new FedBuffBuffer(Options(k: 3), length: 1);
 
+        Assert.True(buffer.CanContributeNow("a"));
         Assert.Equal(Admission.Accepted, buffer.Offer("a", 0, [1]));
+        Assert.False(buffer.CanContributeNow("a"));
+        Assert.True(buffer.CanContributeNow("b"));
         Assert.Equal(Admission.OverFlushCap, buffer.Offer("a", 0, [1]));
         Assert.Equal(1, buffer.RejectedOverCap);
         Assert.Equal(1, buffer.Count);
+    }
+
+    [Fact]
+    public void CanContributeNow_AfterTheFlush_IsTrueAgain()
+    {
+        var buffer = new FedBuffBuffer(Options(k: 1), length: 1);
+        buffer.Offer("a", 0, [1]);
+        buffer.Flush(new float[1]);
+
+        Assert.True(buffer.CanContributeNow("a"));
     }
 
     [Fact]
