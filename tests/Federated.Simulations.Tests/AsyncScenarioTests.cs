@@ -144,6 +144,25 @@ public sealed class AsyncScenarioTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_FedBuffWithAnUplinkCodec_DecodesTheDeltasAndLearns()
+    {
+        var dense = Smoke();
+        dense.Rounds = 3;
+        var encoded = Smoke();
+        encoded.Rounds = 3;
+        encoded.Compression = new CompressionSection { Uplink = "q8", ErrorFeedback = true };
+        encoded.Validate("test");
+
+        Assert.Equal(0, await ScenarioRunner.RunAsync(dense, Path.Combine(_dir, "dense"), TextWriter.Null, CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(3)));
+        Assert.Equal(0, await ScenarioRunner.RunAsync(encoded, Path.Combine(_dir, "q8"), TextWriter.Null, CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(3)));
+
+        double UpPerUpdate(string run) => Rows(Path.Combine(_dir, run)).Sum(r => D(r["up_wire_bytes_total"])) / Rows(Path.Combine(_dir, run)).Sum(r => D(r["results"]));
+        var ratio = UpPerUpdate("dense") / UpPerUpdate("q8");
+        Assert.InRange(ratio, 2.5, 6); // 8 bits instead of 32 per value (bytes are counted when they arrive, results when applied)
+        Assert.True(D(Rows(Path.Combine(_dir, "q8"))[^1]["test_accuracy"]) > 0.6);
+    }
+
+    [Fact]
     public async Task Run_FedBuffWithCentralDp_ChargesEachFlushAsOneStepWithQOne()
     {
         var scenario = Smoke();
