@@ -85,6 +85,17 @@ public static class FederationPlan
             s["Coordinator:Continual:Experiences"] = Inv(continual.Experiences);
             s["Coordinator:Continual:Seed"] = Inv(unchecked((int)scenario.Seed));
         }
+
+        foreach (var (key, value) in scenario.Async?.CoordinatorKeys() ?? [])
+        {
+            s[key] = value;
+        }
+
+        foreach (var (key, value) in scenario.Speeds?.CoordinatorKeys(scenario) ?? [])
+        {
+            s[key] = value;
+        }
+
         return s;
     }
 

@@ -25,6 +25,18 @@ public sealed record RoundRecord(
     /// <summary>False when the round failed (too few results, or its robust rule could not run) and kept the model.</summary>
     public bool Ok { get; init; } = true;
 
+    /// <summary>Virtual seconds at the end of the round (or FedBuff flush) on the scenario's virtual clock; null without <c>speeds</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? VirtualS { get; init; }
+
+    /// <summary>Mean staleness of a FedBuff flush's updates; null for synchronous rounds.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? MeanStaleness { get; init; }
+
+    /// <summary>Updates a FedBuff flush period rejected as too stale; null for synchronous rounds.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? RejectedStale { get; init; }
+
     /// <summary>The global model's accuracy on each experience's test split (continual runs; null otherwise).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<double>? ExperienceAccuracy { get; init; }
@@ -88,6 +100,9 @@ public static class RunReport
         {
             Rejected = double.IsNaN(Get(row, "rejected")) ? 0 : (int)Get(row, "rejected"),
             Ok = Ok(row),
+            VirtualS = double.IsFinite(Get(row, "virtual_s")) ? Get(row, "virtual_s") : null,
+            MeanStaleness = double.IsFinite(Get(row, "mean_staleness")) ? Get(row, "mean_staleness") : null,
+            RejectedStale = double.IsFinite(Get(row, "rejected_stale")) ? (int)Get(row, "rejected_stale") : null,
             ExperienceAccuracy = experiences > 0 ? Enumerable.Range(0, experiences).Select(j => Get(row, $"accuracy_exp{j}")).ToArray() : null,
         }).ToList();
     }
@@ -139,6 +154,10 @@ public static class RunReport
             BytesDown = rounds.Sum(r => r.BytesDown),
             Dropped = rounds.Sum(r => r.Dropped),
             VirtualPool = pool,
+            Mode = scenario.Async is null ? "sync" : "fedbuff",
+            VirtualS = rounds.Count > 0 ? rounds[^1].VirtualS : null,
+            VirtualSToAccuracy85 = rounds.FirstOrDefault(r => r.Accuracy >= 0.85)?.VirtualS,
+            RejectedStale = scenario.Async is null ? (int?)null : rounds.Sum(r => r.RejectedStale ?? 0),
             Privacy = scenario.Privacy is { } p
                 ? new { FinalEpsilon = hasEpsilon ? rounds.Last(r => r.Epsilon is not null).Epsilon : null, p.Delta, p.SampleRate, Budget = p.Budget > 0 ? p.Budget : (double?)null, StoppedByBudget = p.StoppedByBudget(scenario, rounds) }
                 : null,
@@ -166,6 +185,12 @@ public static class RunReport
         {
             report.AppendLine(CultureInfo.InvariantCulture,
                 $"- differential privacy: final **ε = {privacy.FinalEpsilon:G4}** at δ = {privacy.Delta:G3} (Poisson rate q = {privacy.SampleRate}, clip {scenario.Privacy!.Clip}{(scenario.Privacy.Adaptive is null ? "" : ", adaptive")}{(privacy.Budget is { } b ? $", budget {b}" : "")}){(privacy.StoppedByBudget ? "; the budget stopped the run" : "")}");
+        }
+
+        if (summary.VirtualS is { } virtualSeconds)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture,
+                $"- virtual clock ({summary.Mode}): {virtualSeconds:F0} virtual s in all; 85 % accuracy {(summary.VirtualSToAccuracy85 is { } t ? $"reached at **{t:F0} virtual s**" : "not reached")}{(summary.RejectedStale is { } stale ? $"; {stale} updates rejected as stale" : "")}");
         }
 
         if (summary.Aggregator is { } aggregator)

@@ -81,6 +81,12 @@ public sealed class Scenario
     /// <summary>Federated continual learning: the agents' streams, plug-ins and Fisher consolidation; null = off.</summary>
     public ContinualSection? Continual { get; set; }
 
+    /// <summary>Buffered asynchronous aggregation (FedBuff) instead of synchronous rounds; null = synchronous.</summary>
+    public AsyncSection? Async { get; set; }
+
+    /// <summary>Heterogeneous agent speeds on a virtual clock; null = wall clock only.</summary>
+    public SpeedsSection? Speeds { get; set; }
+
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
     public static Scenario Load(string path)
@@ -193,6 +199,8 @@ public sealed class Scenario
         Require(Attack is not null, "attack", "must be an object", null);
         Attack!.Validate(this, source);
         Continual?.Validate(this, source);
+        Async?.Validate(this, source);
+        Speeds?.Validate(this, source);
     }
 
     private static string Format(object? value) => value switch

@@ -28,7 +28,7 @@ public static class ScenarioRunner
         File.WriteAllText(Path.Combine(runDirectory, "scenario.json"), scenario.ToJson());
         var roundsCsv = Path.Combine(runDirectory, "coordinator", "rounds.csv");
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"scenario {scenario.Name}: {scenario.Clients} clients ({scenario.Mode}), {scenario.Rounds} rounds of {scenario.Strategy.Name}; run folder {runDirectory}"));
+            $"scenario {scenario.Name}: {scenario.Clients} clients ({scenario.Mode}), {(scenario.Async is { } fedbuff ? $"{scenario.Rounds} FedBuff versions of K = {fedbuff.BufferSize} updates, {fedbuff.Concurrency} agents training at a time" : $"{scenario.Rounds} rounds of {scenario.Strategy.Name}")}{(scenario.Speeds is { } speeds ? $", agent speeds {speeds.Distribution} {speeds.Spread}× apart on a virtual clock" : "")}; run folder {runDirectory}"));
         var clock = Stopwatch.StartNew();
         using var progressStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var printer = new LiveProgress(scenario, clock, console, interactive);

@@ -99,6 +99,26 @@ internal static class CoordinatorHelp
           --Coordinator:Compression:Downlink       Codec of the model deltas sent to agents whose version is known
                                                    (default none = the full dense model).
 
+        Asynchronous training (FedBuff; off by default):
+          --Coordinator:Mode                       sync (rounds, the default) | fedbuff (buffered asynchronous
+                                                   aggregation; Rounds then counts buffer flushes). fedbuff needs
+                                                   Strategy fedavg, Compression:Downlink none; no secure aggregation.
+          --Coordinator:Async:BufferSize           K, updates per new global version (default 10).
+          --Coordinator:Async:Concurrency          Agents training at once (default 20).
+          --Coordinator:Async:MaxStaleness         Updates more versions behind are rejected (default 10).
+          --Coordinator:Async:ServerLearningRate   Scale of the buffer's mean delta (default 1).
+          --Coordinator:Async:Staleness:Function   constant | polynomial (1+s)^-A (default, A = 0.5) |
+                                                   hinge (1 up to B, then 1/(A(s-B)+1)); also :A and :B.
+          --Coordinator:Async:MaxContributionsPerFlush
+                                                   Updates one agent may have in one buffer (default 1).
+          --Coordinator:Async:MaxContributionsPerAgent
+                                                   Updates one agent may contribute over the run (default 0 = no cap).
+                                                   With Privacy:Enabled each flush is clipped, noised (z, Privacy:
+                                                   NoiseMultiplier) and charged as one step with q = 1.
+          --Coordinator:VirtualClock:Enabled       Simulations: agents' compute times drawn per agent
+                                                   (:Distribution uniform | loguniform | lognormal, :Spread,
+                                                   :Seconds, :Seed); virtual_s in every rounds.csv row.
+
         Federated continual learning (off by default):
           --Coordinator:Continual:ConsolidateFisher
                                                    Average the agents' Fisher diagonals (weighted by examples) and

@@ -161,6 +161,18 @@ public sealed class CoordinatorOptions
     /// <summary>Agent identity (keys, tokens, revocation), TLS, health and reflection, and the service's limits.</summary>
     public SecuritySettings Security { get; set; } = new();
 
+    /// <summary>
+    /// The training loop: <c>sync</c> (rounds, the default) or <c>fedbuff</c> (buffered asynchronous aggregation, see
+    /// <see cref="Async"/>; <see cref="Rounds"/> then counts buffer flushes).
+    /// </summary>
+    public string Mode { get; set; } = "sync";
+
+    /// <summary>Buffered asynchronous aggregation (<see cref="Mode"/> <c>fedbuff</c>).</summary>
+    public AsyncSettings Async { get; set; } = new();
+
+    /// <summary>A virtual clock for simulations (agents' compute times drawn from a distribution); off by default.</summary>
+    public VirtualClockSettings VirtualClock { get; set; } = new();
+
     /// <summary>Federated continual learning on the coordinator's side (Fisher consolidation); off by default.</summary>
     public ContinualSettings Continual { get; set; } = new();
 }

@@ -110,6 +110,7 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
                 errors.Add($"Coordinator:Continual:Experiences must be between 2 and 1000, not {options.Continual.Experiences}.");
             }
         }
+        AsynchronousModeRules.Validate(options, errors);
         errors.AddRange(options.Security?.Validate() ?? ["Coordinator:Security must be a section."]);
         errors.AddRange(options.Dashboard?.Validate(options.Security?.PlaintextPolicy ?? PlaintextPolicy.Refuse, options.Prometheus?.Path ?? "") ?? ["Coordinator:Dashboard must be a section."]);
 

@@ -28,6 +28,8 @@ public static class CoordinatorServiceCollectionExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<CoordinatorOptions>, CoordinatorOptionsValidator>();
+        var secureAggregationRefusal = AsynchronousModeRules.RefuseSecureAggregation(configuration);
+        services.AddOptions<CoordinatorOptions>().Validate(_ => secureAggregationRefusal is null, secureAggregationRefusal ?? "");
         services.AddSingleton<IConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>, ConfigureGrpcLimits>();
         services.AddGrpc(grpc => grpc.Interceptors.Add<TransportSecurityInterceptor>());
         services.AddGrpcReflection();
@@ -85,7 +87,17 @@ public static class CoordinatorServiceCollectionExtensions
             services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(CoordinatorMetrics.MeterName).AddPrometheusExporter());
         }
 
-        services.AddHostedService<RoundRunner>();
+        services.AddSingleton<VirtualClock>();
+        var mode = configuration.GetSection(CoordinatorOptions.Section)[nameof(CoordinatorOptions.Mode)];
+        if (string.Equals(mode?.Trim(), "fedbuff", StringComparison.OrdinalIgnoreCase))
+        {
+            services.AddHostedService<AsyncRunner>();
+        }
+        else
+        {
+            services.AddHostedService<RoundRunner>();
+        }
+
         return services;
     }
 

@@ -33,6 +33,7 @@ public sealed partial class RoundRunner(
     RunStatus status,
     RoundHistory history,
     CoordinatorMetrics metrics,
+    VirtualClock virtualClock,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<RoundRunner> logger) : BackgroundService
@@ -555,6 +556,11 @@ public sealed partial class RoundRunner(
             ["peak_rss_mb"] = Inv(Learning.Runtime.ProcessMemory.PeakRssMegabytes(), "F1"),
             ["global_sha256"] = checksum,
         };
+        if (virtualClock.Enabled)
+        {
+            row["virtual_s"] = Inv(virtualClock.AdvanceRound(selected), "F3");
+        }
+
         for (var j = 0; j < (perExperience?.Length ?? 0); j++)
         {
             row[$"accuracy_exp{j}"] = Inv(perExperience![j], "F5");
