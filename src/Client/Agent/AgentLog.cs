@@ -147,4 +147,13 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2209, Level = LogLevel.Information, Message = "Round {Round}: experience {Experience} of {Experiences} ({Examples} examples){Consolidated}")]
     public static partial void ContinualExperience(ILogger logger, int round, int experience, int experiences, int examples, string consolidated);
+
+    [LoggerMessage(EventId = 2400, Level = LogLevel.Information, Message = "Task {TaskId} (round {Round}): secure-aggregation stage '{Stage}' answered")]
+    public static partial void SecAggStage(ILogger logger, string taskId, int round, string stage);
+
+    [LoggerMessage(EventId = 2401, Level = LogLevel.Warning, Message = "Task {TaskId} (round {Round}): simulated secure-aggregation dropout, silent from stage '{Stage}' on")]
+    public static partial void SecAggSilent(ILogger logger, string taskId, int round, string stage);
+
+    [LoggerMessage(EventId = 2402, Level = LogLevel.Information, Message = "Secure-aggregation stage of task {TaskId} (round {Round}) ignored: it is not the round this agent holds keys for")]
+    public static partial void SecAggStale(ILogger logger, string taskId, int round);
 }

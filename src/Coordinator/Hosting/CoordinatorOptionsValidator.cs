@@ -110,6 +110,7 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
                 errors.Add($"Coordinator:Continual:Experiences must be between 2 and 1000, not {options.Continual.Experiences}.");
             }
         }
+        errors.AddRange(options.SecureAggregation?.Validate(options) ?? ["Coordinator:SecureAggregation must be a section."]);
         errors.AddRange(options.Security?.Validate() ?? ["Coordinator:Security must be a section."]);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
