@@ -81,6 +81,9 @@ public sealed class Scenario
     /// <summary>Federated continual learning: the agents' streams, plug-ins and Fisher consolidation; null = off.</summary>
     public ContinualSection? Continual { get; set; }
 
+    /// <summary>SecAgg+ secure aggregation; null (the default) for plain aggregation.</summary>
+    public SecureAggregationSection? SecureAggregation { get; set; }
+
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
     public static Scenario Load(string path)
@@ -193,6 +196,7 @@ public sealed class Scenario
         Require(Attack is not null, "attack", "must be an object", null);
         Attack!.Validate(this, source);
         Continual?.Validate(this, source);
+        SecureAggregation?.Validate(this, source);
     }
 
     private static string Format(object? value) => value switch

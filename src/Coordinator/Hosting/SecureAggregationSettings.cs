@@ -73,33 +73,7 @@ public sealed class SecureAggregationSettings
         }
 
         const string S = CoordinatorOptions.Section + ":SecureAggregation:";
-        if (RingBits is < 2 or > 32)
-        {
-            errors.Add($"{S}RingBits must be between 2 and 32, not {RingBits}.");
-        }
-
-        if (!(ClipRange > 0 && double.IsFinite(ClipRange)))
-        {
-            errors.Add($"{S}ClipRange must be positive, not {ClipRange.ToString(CultureInfo.InvariantCulture)}.");
-        }
-
-        if (Degree < 0 || Threshold < 0)
-        {
-            errors.Add($"{S}Degree and {S}Threshold must be 0 (the default) or positive, not {Degree} and {Threshold}.");
-        }
-        else if (Degree > 0 && Threshold > Degree)
-        {
-            errors.Add($"{S}Threshold ({Threshold}) cannot exceed {S}Degree ({Degree}): no agent would hold enough shares.");
-        }
-
-        foreach (var (name, seconds) in new[] { ("ShareKeysSeconds", ShareKeysSeconds), ("MaskedInputSeconds", MaskedInputSeconds), ("UnmaskSeconds", UnmaskSeconds) })
-        {
-            if (!(seconds > 0 && seconds <= 24 * 3600))
-            {
-                errors.Add($"{S}{name} must be positive (at most a day), not {seconds.ToString(CultureInfo.InvariantCulture)}.");
-            }
-        }
-
+        errors.AddRange(ValidateValues(name => S + name));
         if (RingBits is >= 2 and <= 32 && options.MinAvailable > 0 && ((1UL << RingBits) - 1) / (ulong)Math.Max(1, options.MinAvailable) < 1)
         {
             errors.Add($"{S}RingBits {RingBits} leaves no quantisation level for {options.MinAvailable} agents; raise it.");
@@ -138,6 +112,44 @@ public sealed class SecureAggregationSettings
             if (options.StrategyOptions.ContainsKey(option))
             {
                 errors.Add($"{CoordinatorOptions.Section}:StrategyOptions:{option}{refusal}update validation needs each agent's update norm; use {S}ClipRange to bound the updates instead.");
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>
+    /// What is wrong with the values themselves, one sentence per problem; <paramref name="key"/> names a property the
+    /// way the reader wrote it (configuration key, scenario key).
+    /// </summary>
+    public IReadOnlyList<string> ValidateValues(Func<string, string> key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var errors = new List<string>();
+        if (RingBits is < 2 or > 32)
+        {
+            errors.Add($"{key(nameof(RingBits))} must be between 2 and 32, not {RingBits}.");
+        }
+
+        if (!(ClipRange > 0 && double.IsFinite(ClipRange)))
+        {
+            errors.Add($"{key(nameof(ClipRange))} must be positive, not {ClipRange.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        if (Degree < 0 || Threshold < 0)
+        {
+            errors.Add($"{key(nameof(Degree))} and {key(nameof(Threshold))} must be 0 (the default) or positive, not {Degree} and {Threshold}.");
+        }
+        else if (Degree > 0 && Threshold > Degree)
+        {
+            errors.Add($"{key(nameof(Threshold))} ({Threshold}) cannot exceed {key(nameof(Degree))} ({Degree}): no agent would hold enough shares.");
+        }
+
+        foreach (var (name, seconds) in new[] { (nameof(ShareKeysSeconds), ShareKeysSeconds), (nameof(MaskedInputSeconds), MaskedInputSeconds), (nameof(UnmaskSeconds), UnmaskSeconds) })
+        {
+            if (!(seconds > 0 && seconds <= 24 * 3600))
+            {
+                errors.Add($"{key(name)} must be positive (at most a day), not {seconds.ToString(CultureInfo.InvariantCulture)}.");
             }
         }
 
