@@ -344,7 +344,7 @@ public sealed partial class RoundRunner(
         if (secure is not null)
         {
             // SecAgg+: the stages replace the collection of individual updates; the strategy gets only their weighted mean.
-            var outcome = await secure.RunAsync(pending, failures, _options.RoundDeadlineSeconds, DropLate, stoppingToken).ConfigureAwait(false);
+            var outcome = await secure.RunAsync(pending, failures, _options.RoundDeadlineSeconds, DropLate, _compression.Delivered, stoppingToken).ConfigureAwait(false);
             foreach (var agentId in pending.Keys)
             {
                 activator.Release(agentId);

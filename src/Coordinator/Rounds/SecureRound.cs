@@ -117,10 +117,13 @@ public sealed partial class SecureRound
     /// <summary>
     /// Runs the stages from the train tasks (already sent; <paramref name="pending"/>: agent → task id) to the unmasked
     /// sum. Agents that drop out are added to <paramref name="failures"/>; <paramref name="trainSeconds"/> bounds
-    /// training plus the key advertisement. Results of other rounds go to <paramref name="dropLate"/>.
+    /// training plus the key advertisement. Results of other rounds go to <paramref name="dropLate"/>; agents that
+    /// advertised (so hold the round's model) to <paramref name="delivered"/>.
     /// </summary>
-    public async Task<SecureRoundOutcome> RunAsync(IReadOnlyDictionary<string, string> pending, List<ClientFailure> failures, double trainSeconds, Action<ResultReceived> dropLate, CancellationToken stoppingToken)
+    public async Task<SecureRoundOutcome> RunAsync(IReadOnlyDictionary<string, string> pending, List<ClientFailure> failures, double trainSeconds, Action<ResultReceived> dropLate,
+        Action<string> delivered, CancellationToken stoppingToken)
     {
+        ArgumentNullException.ThrowIfNull(delivered);
         ArgumentNullException.ThrowIfNull(pending);
         ArgumentNullException.ThrowIfNull(failures);
         ArgumentNullException.ThrowIfNull(dropLate);
@@ -154,6 +157,8 @@ public sealed partial class SecureRound
                 return reason;
             }
 
+            // It trained on this round's model: it holds it (the downlink codec may send it a delta next time).
+            delivered(agentId);
             return null;
         }, stoppingToken).ConfigureAwait(false);
         metrics["secagg_advertised"] = advertised.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
