@@ -266,8 +266,9 @@ public sealed partial class SecureRound
         {
             result = coordinator.Finish();
         }
-        catch (SecureAggregationException e)
+        catch (Exception e) when (e is SecureAggregationException or ArgumentException or System.Security.Cryptography.CryptographicException)
         {
+            // Too few shares, or shares that do not reconstruct (malformed, inconsistent, or a key that does not match its advertisement).
             return Failed(e.Message, metrics);
         }
 
