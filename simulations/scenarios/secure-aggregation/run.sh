@@ -38,7 +38,7 @@ for seed in (1, 2, 3):
     row = {}
     for kind in ("fedavg", "secagg"):
         path = os.path.join(out, f"{kind}-s{seed}", "coordinator", "rounds.csv")
-        if not os.path.exists(path):
+        if not os.path.exists(os.path.join(out, f"{kind}-s{seed}", "summary.json")):  # not run, or unfinished
             row[kind] = None
             continue
         rows = list(csv.DictReader(open(path)))
