@@ -235,4 +235,36 @@ public sealed class PrivacyOptionsValidatorTests
     [Fact]
     public void Dashboard_Disabled_IgnoresItsOtherSettings() =>
         Assert.Empty(Errors(new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, Dashboard = { Path = "bad", Url = "http://0.0.0.0:1" } }));
+
+    [Theory]
+    [InlineData("Codec", "Coordinator:Compression:Uplink 'q8' cannot be combined with Coordinator:SecureAggregation:Enabled")]
+    [InlineData("Robust", "Coordinator:StrategyOptions:aggregator 'krum' cannot be combined with Coordinator:SecureAggregation:Enabled")]
+    [InlineData("Validation", "Coordinator:StrategyOptions:max_norm cannot be combined")]
+    [InlineData("Scaffold", "Coordinator:Strategy 'scaffold' cannot be combined")]
+    [InlineData("Privacy", "Coordinator:Privacy:Enabled cannot be combined")]
+    [InlineData("Ring", "Coordinator:SecureAggregation:RingBits must be between 2 and 32")]
+    [InlineData("Threshold", "Coordinator:SecureAggregation:Threshold (9) cannot exceed Coordinator:SecureAggregation:Degree (8)")]
+    [InlineData("Deadline", "Coordinator:SecureAggregation:MaskedInputSeconds must be positive")]
+    public void SecureAggregation_UnworkableSetting_IsRefusedWithTheReason(string what, string expected)
+    {
+        var options = new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, SecureAggregation = { Enabled = true } };
+        switch (what)
+        {
+            case "Codec": options.Compression.Uplink = "q8"; break;
+            case "Robust": options.StrategyOptions["aggregator"] = "krum"; break;
+            case "Validation": options.StrategyOptions["max_norm"] = "3"; break;
+            case "Scaffold": options.Strategy = "scaffold"; break;
+            case "Privacy": options.Privacy.Enabled = true; break;
+            case "Ring": options.SecureAggregation.RingBits = 33; break;
+            case "Threshold": (options.SecureAggregation.Degree, options.SecureAggregation.Threshold) = (8, 9); break;
+            case "Deadline": options.SecureAggregation.MaskedInputSeconds = 0; break;
+            default: throw new ArgumentOutOfRangeException(nameof(what));
+        }
+
+        Assert.Contains(Errors(options), e => e.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void SecureAggregation_DefaultsWithFedAvg_AreValid() =>
+        Assert.Empty(Errors(new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, SecureAggregation = { Enabled = true } }));
 }

@@ -45,6 +45,18 @@ public sealed class ScenarioTests : IDisposable
     [InlineData("""{ "compression": { "downlink": "topk" } }""", "'compression.downlink'")]
     [InlineData("""{ "compression": { "uplink": "randk:ratio=0.1" } }""", "'compression.errorFeedback'")]
     [InlineData("""{ "compression": { "codec": "q8" } }""", "codec")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "ringBits": 40 } }""", "'secureAggregation.ringBits' must be between 2 and 32")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "degree": 4, "threshold": 5 } }""", "'secureAggregation.threshold' (5) cannot exceed")]
+    [InlineData("""{ "clients": 8, "secureAggregation": { "degree": 3 } }""", "'secureAggregation.degree' must be even")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "unmaskSeconds": 0 } }""", "'secureAggregation.unmaskSeconds' must be positive")]
+    [InlineData("""{ "clients": 6, "compression": { "uplink": "q8" }, "secureAggregation": { } }""", "'compression.uplink' 'q8' cannot be combined with 'secureAggregation'")]
+    [InlineData("""{ "clients": 6, "strategy": { "name": "fedavg", "options": { "aggregator": "median" } }, "secureAggregation": { } }""", "'strategy.options.aggregator' cannot be combined")]
+    [InlineData("""{ "clients": 6, "strategy": { "name": "scaffold" }, "secureAggregation": { } }""", "'strategy.name' 'scaffold' cannot be combined")]
+    [InlineData("""{ "clients": 6, "privacy": { "sampleRate": 0.5, "noiseMultiplier": 1 }, "secureAggregation": { } }""", "'privacy' cannot be combined")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "faults": [ { "stage": "later", "agents": [1] } ] } }""", "'secureAggregation.faults[0].stage'")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "faults": [ { "stage": "input", "agents": [6] } ] } }""", "'secureAggregation.faults[0].agents' must list agent indices between 0 and 5")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "faults": [ { "stage": "input", "agents": [1] }, { "stage": "keys", "agents": [1] } ] } }""", "agent 1 already has a fault")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "bucketSize": 2 } }""", "bucketSize")]
     public void Load_BadValue_NamesTheKey(string json, string key)
     {
         // Synthetic data unless the case is about data, so that no data set is needed.

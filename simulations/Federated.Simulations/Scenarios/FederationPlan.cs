@@ -74,6 +74,11 @@ public static class FederationPlan
             }
         }
 
+        foreach (var (key, value) in scenario.SecureAggregation?.CoordinatorKeys() ?? [])
+        {
+            s[key] = value;
+        }
+
         s["Coordinator:Compression:Uplink"] = scenario.Compression.Uplink;
         s["Coordinator:Compression:Downlink"] = scenario.Compression.Downlink;
         s["Coordinator:Compression:ErrorFeedback"] = scenario.Compression.ErrorFeedback ? "true" : "false";
@@ -153,6 +158,11 @@ public static class FederationPlan
         s["Client:Simulation:Seed"] = Inv(scenario.Seed);
         s["Client:Simulation:Slowdown"] = Inv(scenario.Stragglers.Choose(scenario.Clients, scenario.Seed).Contains(index) ? scenario.Stragglers.Slowdown : 1.0);
         foreach (var (key, value) in scenario.Attack.AgentSettings(scenario, index))
+        {
+            s[key] = value;
+        }
+
+        foreach (var (key, value) in scenario.SecureAggregation?.AgentSettings(index) ?? [])
         {
             s[key] = value;
         }

@@ -87,6 +87,9 @@ public sealed class Scenario
     /// <summary>Heterogeneous agent speeds on a virtual clock; null = wall clock only.</summary>
     public SpeedsSection? Speeds { get; set; }
 
+    /// <summary>SecAgg+ secure aggregation; null (the default) for plain aggregation.</summary>
+    public SecureAggregationSection? SecureAggregation { get; set; }
+
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">Unreadable file, unknown key, wrong type or an invalid value.</exception>
     public static Scenario Load(string path)
@@ -201,6 +204,7 @@ public sealed class Scenario
         Continual?.Validate(this, source);
         Async?.Validate(this, source);
         Speeds?.Validate(this, source);
+        SecureAggregation?.Validate(this, source);
     }
 
     private static string Format(object? value) => value switch

@@ -156,4 +156,13 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 2212, Level = LogLevel.Warning, Message = "Memory budget: Client:Continual:ReplayBudget {Configured} examples ({ConfiguredBytes} bytes) do not fit the replay buffer's {ShareBytes}-byte share of the {BudgetBytes}-byte budget; it keeps {Examples} examples ({Bytes} bytes)")]
     public static partial void ReplayClamped(ILogger logger, int configured, long configuredBytes, long shareBytes, long budgetBytes, int examples, long bytes);
+
+    [LoggerMessage(EventId = 2400, Level = LogLevel.Information, Message = "Task {TaskId} (round {Round}): secure-aggregation stage '{Stage}' answered")]
+    public static partial void SecAggStage(ILogger logger, string taskId, int round, string stage);
+
+    [LoggerMessage(EventId = 2401, Level = LogLevel.Warning, Message = "Task {TaskId} (round {Round}): simulated secure-aggregation dropout, silent from stage '{Stage}' on")]
+    public static partial void SecAggSilent(ILogger logger, string taskId, int round, string stage);
+
+    [LoggerMessage(EventId = 2402, Level = LogLevel.Information, Message = "Secure-aggregation stage of task {TaskId} (round {Round}) ignored: it is not the round this agent holds keys for")]
+    public static partial void SecAggStale(ILogger logger, string taskId, int round);
 }

@@ -42,6 +42,7 @@ internal sealed class AgentSession : IDisposable
     private readonly Challenge? _sessionChallenge;
     private IClientStreamWriter<AgentMessage>? _requests;
     private volatile string? _currentTaskId;
+    private SecureRoundAgent? _secure;
 
     public AgentSession(Protocol.V1.Coordinator.CoordinatorClient client, EnrollReply enrollment, AgentRuntime runtime, TimeProvider time, ILogger logger)
     {
@@ -95,7 +96,11 @@ internal sealed class AgentSession : IDisposable
         return first == reader && reader.IsCompletedSuccessfully ? reader.Result : SessionEnd.Disconnected;
     }
 
-    public void Dispose() => _writeLock.Dispose();
+    public void Dispose()
+    {
+        _secure?.Dispose();
+        _writeLock.Dispose();
+    }
 
     /// <summary>The Hello, signed over the session challenge when the coordinator issued one (an agent enrolled by key).</summary>
     private Hello SignedHello()
@@ -163,7 +168,7 @@ internal sealed class AgentSession : IDisposable
                 case CoordinatorMessage.KindOneofCase.Welcome:
                     AgentLog.Welcome(_logger, message.Welcome.RunId, message.Welcome.CurrentRound);
                     break;
-                case CoordinatorMessage.KindOneofCase.Train or CoordinatorMessage.KindOneofCase.Evaluate:
+                case CoordinatorMessage.KindOneofCase.Train or CoordinatorMessage.KindOneofCase.Evaluate or CoordinatorMessage.KindOneofCase.Secagg:
                     await tasks.WriteAsync(message, cancellationToken);
                     break;
                 case CoordinatorMessage.KindOneofCase.Wait:
@@ -227,7 +232,19 @@ internal sealed class AgentSession : IDisposable
                 continue;
             }
 
-            if (message.KindCase == CoordinatorMessage.KindOneofCase.Train)
+            if (message.KindCase == CoordinatorMessage.KindOneofCase.Secagg)
+            {
+                await SecureStageAsync(message.Secagg, cancellationToken);
+            }
+            else if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && message.Train.Secagg is not null)
+            {
+                if (await TrainSecureAsync(message.Train, cancellationToken) is { } failure)
+                {
+                    Remember(failure, "train", delivered: true);
+                    await SendAsync(new AgentMessage { Result = failure }, cancellationToken);
+                }
+            }
+            else if (message.KindCase == CoordinatorMessage.KindOneofCase.Train)
             {
                 // Null when the update was delivered with its result; a failure result otherwise.
                 if (await TrainAsync(message.Train, cancellationToken) is { } failure)
@@ -423,6 +440,154 @@ internal sealed class AgentSession : IDisposable
         }
 
         return await DeliverAsync(pending, resume: false, cancellationToken);
+    }
+
+    /// <summary>
+    /// A train task of a secure round: downloads and trains like any other, then keeps the delta in memory and answers
+    /// with its signed key advertisement; the masked delta leaves later, in <see cref="SecureStageAsync"/>. Nothing is
+    /// kept as a pending upload: an agent that loses its session mid-round is a dropout of that round.
+    /// </summary>
+    private async Task<TaskResult?> TrainSecureAsync(TrainTask task, CancellationToken cancellationToken)
+    {
+        _secure?.Dispose();
+        _secure = null;
+        _currentTaskId = task.TaskId;
+        var training = task.Training ?? new TrainingConfig();
+        AgentLog.TrainStarted(_logger, task.TaskId, task.Round, task.ModelName, training.Epochs, training.BatchSize, training.Optimizer, training.LearningRate);
+        try
+        {
+            _runtime.Status.Phase("downloading", task.TaskId, task.Round);
+            var started = _time.GetTimestamp();
+            var bytes = await _transfers.DownloadAsync(task.Model, cancellationToken);
+            var downloadSeconds = _time.GetElapsedTime(started).TotalSeconds;
+            var service = _runtime.Training;
+            _runtime.Status.Phase("training", task.TaskId, task.Round);
+            var local = await _runtime.Torch.RunAsync(() => service.TrainLocal(task, bytes, cancellationToken), cancellationToken);
+            var sent = await AttackStageAsync(local, cancellationToken);
+            var report = local.Report;
+            var accuracy = report.Epochs.Count > 0 ? report.Epochs[^1].Accuracy : double.NaN;
+            var trainSeconds = report.Epochs.Sum(e => e.Seconds);
+            var examples = service.TrainingExamples;
+            AgentLog.TrainDone(_logger, task.TaskId, task.Round, examples, trainSeconds, report.Steps, report.FinalLoss, accuracy);
+            var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
+            {
+                ["train_loss"] = report.FinalLoss,
+                ["train_accuracy"] = accuracy,
+                ["train_seconds"] = trainSeconds,
+                ["download_seconds"] = downloadSeconds,
+                ["examples"] = report.Samples,
+            };
+            var state = _runtime.State with { LastRound = task.Round, LastTaskId = task.TaskId };
+            _runtime.State = await _runtime.Torch.RunAsync(() => service.Persist(state), cancellationToken);
+            _secure = new SecureRoundAgent(task, _runtime.Identity, sent, examples, metrics, report.Steps, SecAggFault(task.Round) == "bad-signature");
+            if (SecAggFault(task.Round) == "keys")
+            {
+                AgentLog.SecAggSilent(_logger, task.TaskId, task.Round, "advertise keys");
+                return null;
+            }
+
+            await SendAsync(new AgentMessage { Secagg = _secure.AdvertiseKeys() }, cancellationToken);
+            AgentLog.SecAggStage(_logger, task.TaskId, task.Round, "advertise keys");
+            return null;
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            AgentLog.TaskFailed(_logger, task.TaskId, task.Round, e.Message, e);
+            return Failure(task.TaskId, task.Round, e);
+        }
+        finally
+        {
+            _currentTaskId = null;
+        }
+    }
+
+    /// <summary>
+    /// One later stage of the secure round in progress: share keys, masked input (uploaded through the chunked upload)
+    /// or unmasking. A stage this agent refuses (too few verified neighbours, an unmasking request that would reveal
+    /// both secrets of an agent) is answered with a failure result; a stage of another round is ignored.
+    /// </summary>
+    private async Task SecureStageAsync(SecAggStage stage, CancellationToken cancellationToken)
+    {
+        var secure = _secure;
+        if (secure is null || secure.Task.TaskId != stage.TaskId || secure.Task.Round != stage.Round)
+        {
+            AgentLog.SecAggStale(_logger, stage.TaskId, stage.Round);
+            return;
+        }
+
+        var name = stage.StageCase switch
+        {
+            SecAggStage.StageOneofCase.ShareKeys => "shares",
+            SecAggStage.StageOneofCase.MaskInput => "input",
+            SecAggStage.StageOneofCase.Unmask => "unmask",
+            _ => "unknown",
+        };
+        if (SecAggFault(stage.Round) is var fault && (fault == name || Later(fault, name)))
+        {
+            AgentLog.SecAggSilent(_logger, stage.TaskId, stage.Round, name);
+            return;
+        }
+
+        _currentTaskId = stage.TaskId;
+        try
+        {
+            SecAggReply reply;
+            switch (stage.StageCase)
+            {
+                case SecAggStage.StageOneofCase.ShareKeys:
+                    reply = secure.ShareKeys(stage.ShareKeys);
+                    break;
+                case SecAggStage.StageOneofCase.MaskInput:
+                    _runtime.Status.Phase("uploading", stage.TaskId, stage.Round);
+                    var transferId = $"{_runtime.AgentId}-{stage.TaskId}-secagg";
+                    var (payload, answer) = await _runtime.Torch.RunAsync(() => secure.MaskInput(stage.MaskInput, transferId, secure.Task.LayoutFingerprint), cancellationToken);
+                    var sealedPayload = new SealedPayload(transferId, payload, _chunkBytes);
+                    var started = _time.GetTimestamp();
+                    await _transfers.UploadAsync(sealedPayload, sealedPayload.ToUploadHeader(stage.TaskId, stage.Round), cancellationToken);
+                    answer.MaskedInput.Metrics["upload_seconds"] = _time.GetElapsedTime(started).TotalSeconds;
+                    reply = answer;
+                    break;
+                case SecAggStage.StageOneofCase.Unmask:
+                    reply = secure.Unmask(stage.Unmask);
+                    break;
+                default:
+                    AgentLog.UnknownMessage(_logger, CoordinatorMessage.KindOneofCase.Secagg);
+                    return;
+            }
+
+            await SendAsync(new AgentMessage { Secagg = reply }, cancellationToken);
+            AgentLog.SecAggStage(_logger, stage.TaskId, stage.Round, name);
+            if (stage.StageCase == SecAggStage.StageOneofCase.Unmask)
+            {
+                _secure = null;
+                secure.Dispose();
+            }
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is not RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Cancelled })
+        {
+            AgentLog.TaskFailed(_logger, stage.TaskId, stage.Round, e.Message, e);
+            await SendAsync(new AgentMessage { Result = Failure(stage.TaskId, stage.Round, e) }, cancellationToken);
+        }
+        finally
+        {
+            _currentTaskId = null;
+            _runtime.Status.Phase("idle");
+        }
+    }
+
+    /// <summary>The secure-aggregation fault simulated in <paramref name="round"/> (<c>none</c> outside simulations).</summary>
+    private string SecAggFault(int round)
+    {
+        var simulation = _runtime.Options.Simulation;
+        return simulation.SecAggFaultRound == 0 || simulation.SecAggFaultRound == round ? simulation.SecAggFault : "none";
+    }
+
+    /// <summary>True when stage <paramref name="stage"/> comes after <paramref name="fault"/>, the stage the agent went silent at.</summary>
+    private static bool Later(string fault, string stage)
+    {
+        string[] order = ["keys", "shares", "input", "unmask"];
+        var (f, s) = (Array.IndexOf(order, fault), Array.IndexOf(order, stage));
+        return f >= 0 && s > f;
     }
 
     /// <summary>

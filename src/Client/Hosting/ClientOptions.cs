@@ -85,6 +85,11 @@ public sealed class ClientOptions : IValidatableObject
             errors.Add("Client:Simulation:DropoutProbability must be between 0 and 1.");
         }
 
+        if (Simulation is not null && (Simulation.SecAggFault is not ("none" or "keys" or "shares" or "input" or "unmask" or "bad-signature") || Simulation.SecAggFaultRound < 0))
+        {
+            errors.Add($"Client:Simulation:SecAggFault must be none, keys, shares, input, unmask or bad-signature (not '{Simulation.SecAggFault}'), and Client:Simulation:SecAggFaultRound 0 (every round) or a round number.");
+        }
+
         if (Simulation is not null && !(Simulation.Slowdown is >= 1 and <= 1000))
         {
             errors.Add("Client:Simulation:Slowdown must be between 1 (normal speed) and 1000.");
@@ -446,6 +451,16 @@ public sealed class ClientSimulationOptions
 
     /// <summary>Seed of the dropout draws.</summary>
     public long Seed { get; set; }
+
+    /// <summary>
+    /// A secure-aggregation fault to simulate: <c>none</c>; <c>keys</c>, <c>shares</c>, <c>input</c> or <c>unmask</c>
+    /// (the agent goes silent from that stage on for the rest of the round, e.g. <c>input</c> = a dropout after sharing
+    /// keys); <c>bad-signature</c> (its key advertisement carries a corrupt signature).
+    /// </summary>
+    public string SecAggFault { get; set; } = "none";
+
+    /// <summary>The round <see cref="SecAggFault"/> applies to (0: every round).</summary>
+    public int SecAggFaultRound { get; set; }
 }
 
 /// <summary>

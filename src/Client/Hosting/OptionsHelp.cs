@@ -71,6 +71,8 @@ public static class OptionsHelp
             new("Client:Simulation:DropoutProbability", o.Simulation.DropoutProbability.ToString(ci), "Simulations only: probability that a training task is silently dropped."),
             new("Client:Simulation:Slowdown", o.Simulation.Slowdown.ToString(ci), "Simulations only: training takes this many times longer (straggler)."),
             new("Client:Simulation:Seed", o.Simulation.Seed.ToString(ci), "Simulations only: seed of the dropout draws."),
+            new("Client:Simulation:SecAggFault", o.Simulation.SecAggFault, "Simulations only: a secure-aggregation fault: none; keys, shares, input or unmask (silent from that stage on); bad-signature (a corrupt key advertisement)."),
+            new("Client:Simulation:SecAggFaultRound", o.Simulation.SecAggFaultRound.ToString(ci), "Simulations only: the round the secure-aggregation fault applies to (0: every round)."),
             new("Client:Continual:Stream", o.Continual.Stream, "Federated continual learning: none, split-task, split-domain, split-class, permuted or drift; the agent learns one experience of its partition at a time."),
             new("Client:Continual:Experiences", o.Continual.Experiences.ToString(ci), "Experiences of a permuted stream, steps of a drift stream (split streams have five)."),
             new("Client:Continual:RoundsPerExperience", o.Continual.RoundsPerExperience.ToString(ci), "Rounds spent on each experience."),

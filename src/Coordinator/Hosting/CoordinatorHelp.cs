@@ -129,6 +129,24 @@ internal static class CoordinatorHelp
           --Coordinator:Continual:Experiences      Experiences of a permuted stream, steps of drift (default 10).
           --Coordinator:Continual:Seed             The stream's seed, as the agents' Client:Continual:Seed (default 0).
 
+        Secure aggregation (SecAgg+; off by default; the coordinator sees only the sum of the updates):
+          --Coordinator:SecureAggregation:Enabled            Run every round's four stages: advertise keys (signed with
+                                                             each agent's enrolled Ed25519 key), share keys, masked
+                                                             input, unmasking (default false).
+          --Coordinator:SecureAggregation:RingBits           b: masked vectors live in Z_2^b (2..32, default 32).
+          --Coordinator:SecureAggregation:ClipRange          c: coordinates of the example-weighted delta are clipped
+                                                             to [-c, c] before quantisation (default 1).
+          --Coordinator:SecureAggregation:Degree             k: neighbours per agent (default 0 = 2*ceil(log2 n);
+                                                             at least n - 1 = the complete graph).
+          --Coordinator:SecureAggregation:Threshold          t: shares that reconstruct a secret (default 0 = k/2 + 1).
+          --Coordinator:SecureAggregation:StochasticRounding Unbiased rounding into the ring (default true).
+          --Coordinator:SecureAggregation:ShareKeysSeconds   Stage deadlines in seconds (defaults 30, 120, 30): an
+          --Coordinator:SecureAggregation:MaskedInputSeconds agent that has not answered is a dropout; training and
+          --Coordinator:SecureAggregation:UnmaskSeconds      the key advertisement share RoundDeadlineSeconds.
+        With secure aggregation on, uplink codecs, privacy, Fisher consolidation, SCAFFOLD, FedNova, robust aggregators
+        and update validation are refused (each needs individual updates); a round whose survivors keep fewer than t
+        live neighbours fails and leaves the model unchanged.
+
         Differential privacy (client-level DP-FedAvg; off by default):
           --Coordinator:Privacy:Enabled            Clip, noise and account every round (default false).
           --Coordinator:Privacy:SampleRate         q: each agent of the population joins a round independently with

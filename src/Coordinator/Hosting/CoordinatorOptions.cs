@@ -175,6 +175,9 @@ public sealed class CoordinatorOptions
 
     /// <summary>Federated continual learning on the coordinator's side (Fisher consolidation); off by default.</summary>
     public ContinualSettings Continual { get; set; } = new();
+
+    /// <summary>SecAgg+ secure aggregation: the coordinator sees only the sum of the updates; off by default.</summary>
+    public SecureAggregationSettings SecureAggregation { get; set; } = new();
 }
 
 /// <summary>

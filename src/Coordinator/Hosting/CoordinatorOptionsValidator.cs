@@ -111,6 +111,7 @@ public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOp
             }
         }
         AsynchronousModeRules.Validate(options, errors);
+        errors.AddRange(options.SecureAggregation?.Validate(options) ?? ["Coordinator:SecureAggregation must be a section."]);
         errors.AddRange(options.Security?.Validate() ?? ["Coordinator:Security must be a section."]);
         errors.AddRange(options.Dashboard?.Validate(options.Security?.PlaintextPolicy ?? PlaintextPolicy.Refuse, options.Prometheus?.Path ?? "") ?? ["Coordinator:Dashboard must be a section."]);
 

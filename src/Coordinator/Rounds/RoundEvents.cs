@@ -15,6 +15,9 @@ public sealed record ResultReceived(string AgentId, TaskResult Result) : RoundEv
 /// </summary>
 public sealed record UploadChunkReceived(string AgentId, string TransferId, UploadHeader Header, int Sequence, ReadOnlyMemory<byte> Data) : RoundEvent(AgentId);
 
+/// <summary>An agent answered a secure-aggregation stage.</summary>
+public sealed record SecAggReceived(string AgentId, SecAggReply Reply) : RoundEvent(AgentId);
+
 /// <summary>An agent's session opened or closed.</summary>
 public sealed record AgentChanged(string AgentId, bool Connected) : RoundEvent(AgentId);
 

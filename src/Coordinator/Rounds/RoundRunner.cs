@@ -267,6 +267,9 @@ public sealed partial class RoundRunner(
         var pending = new Dictionary<string, string>(StringComparer.Ordinal);
         var failures = new List<ClientFailure>();
         var offline = new List<string>();
+        var secure = _options.SecureAggregation.Enabled
+            ? new SecureRound(_options.SecureAggregation, registry, transfers, events, time, logger, round, selected, checked((int)layout.TotalLength), layout.Fingerprint)
+            : null;
         foreach (var agentId in selected)
         {
             var model = _compression.ModelFor(agentId, runId, round, global, payload, sealedPayload, transfers);
@@ -296,6 +299,7 @@ public sealed partial class RoundRunner(
             }
 
             _compression.ConfigureUpload(task.Config);
+            task.Secagg = secure?.SetupFor(agentId);
 
             var message = new CoordinatorMessage { Train = task };
             if (_sampleEnrolled && !registry.IsConnected(agentId))
@@ -339,10 +343,32 @@ public sealed partial class RoundRunner(
         var aggregateTicks = 0L;
         var lastResultAt = started;
         var clientLosses = new List<(double Loss, long Examples)>();
+        IReadOnlyDictionary<string, string> secureMetrics = new Dictionary<string, string>();
+        if (secure is not null)
+        {
+            // SecAgg+: the stages replace the collection of individual updates; the strategy gets only their weighted mean.
+            var outcome = await secure.RunAsync(pending, failures, _options.RoundDeadlineSeconds, DropLate, _compression.Delivered, stoppingToken).ConfigureAwait(false);
+            foreach (var agentId in pending.Keys)
+            {
+                activator.Release(agentId);
+            }
+
+            pending.Clear();
+            secureMetrics = outcome.Metrics;
+            if (outcome.Aggregate is { } aggregate)
+            {
+                aggregator.Add(aggregate);
+                accepted = outcome.Survivors;
+                lastResultAt = time.GetTimestamp();
+                slowestTrain = outcome.SlowestTrain;
+                clientLosses.AddRange(outcome.Losses);
+            }
+        }
+
         using (var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(_options.RoundDeadlineSeconds), time))
         using (var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, deadline.Token))
         {
-            while (accepted < target && pending.Count > 0)
+            while (secure is null && accepted < target && pending.Count > 0)
             {
                 RoundEvent next;
                 try
@@ -577,6 +603,11 @@ public sealed partial class RoundRunner(
         foreach (var (key, value) in aggregationMetrics)
         {
             row.TryAdd("agg_" + key, Inv(value, "G6"));
+        }
+
+        foreach (var (key, value) in secureMetrics)
+        {
+            row.TryAdd(key, value);
         }
 
         if (dp is not null && epsilon is { } spent)

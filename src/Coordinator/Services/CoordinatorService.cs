@@ -175,6 +175,9 @@ public sealed partial class CoordinatorService(
                     case AgentMessage.KindOneofCase.Result:
                         events.Post(new ResultReceived(agent.Id, message.Result));
                         break;
+                    case AgentMessage.KindOneofCase.Secagg:
+                        events.Post(new SecAggReceived(agent.Id, message.Secagg));
+                        break;
                     case AgentMessage.KindOneofCase.Heartbeat:
                         break;
                     case AgentMessage.KindOneofCase.Hello:

@@ -139,6 +139,29 @@ public static class PayloadCodec
         });
     }
 
+    /// <summary>Adds a vector of ring elements (<see cref="TensorEncoding.RingU32"/>, little-endian uint32, shape [n]): a SecAgg+ masked input.</summary>
+    public static void AddRing(Payload payload, string name, ReadOnlySpan<uint> values)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        payload.Tensors.Add(new NamedTensor
+        {
+            Name = name,
+            Encoding = TensorEncoding.RingU32,
+            Shape = { values.Length },
+            Data = ByteString.CopyFrom(MemoryMarshal.AsBytes(values)),
+        });
+    }
+
+    /// <summary>The named ring tensor, checked to hold <paramref name="expectedLength"/> elements (when not negative).</summary>
+    /// <exception cref="TransferException">Missing tensor, one of another length, or one not <see cref="TensorEncoding.RingU32"/>.</exception>
+    public static uint[] ReadRing(Payload payload, string name, long expectedLength = -1)
+    {
+        var tensor = GetTensor(payload, name, expectedLength);
+        return tensor.Encoding == TensorEncoding.RingU32
+            ? MemoryMarshal.Cast<byte, uint>(tensor.Data.Span).ToArray()
+            : throw new TransferException($"Tensor '{tensor.Name}' is {tensor.Encoding}-encoded where a ring vector (RingU32) is expected.");
+    }
+
     /// <summary>Parses and validates a payload received in full.</summary>
     /// <exception cref="TransferException">Malformed, unknown encoding, bad shape or wrong layout.</exception>
     public static Payload Parse(byte[] bytes, string? expectedFingerprint)
@@ -179,6 +202,10 @@ public static class PayloadCodec
                 case TensorEncoding.Codec when CodecElementCount(tensor.Data.Span) != elements:
                     throw new TransferException($"Tensor '{tensor.Name}' declares {elements} floats but its codec header says {CodecElementCount(tensor.Data.Span)}.");
                 case TensorEncoding.Codec:
+                    break;
+                case TensorEncoding.RingU32 when tensor.Data.Length != elements * sizeof(uint):
+                    throw new TransferException($"Tensor '{tensor.Name}' declares {elements} ring elements but carries {tensor.Data.Length} bytes.");
+                case TensorEncoding.RingU32:
                     break;
                 default:
                     throw new TransferException($"Tensor '{tensor.Name}' uses encoding {tensor.Encoding}, which this peer does not decode.");

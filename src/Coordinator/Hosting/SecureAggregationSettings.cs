@@ -1,0 +1,158 @@
+using System.Globalization;
+using Federated.Learning.SecureAggregation;
+
+namespace Federated.Coordinator.Hosting;
+
+/// <summary>
+/// Secure aggregation (the <c>Coordinator:SecureAggregation</c> section): each round runs the four SecAgg+ stages over
+/// the agents' sessions (advertise keys, share keys, masked input, unmasking), and the coordinator only ever sees the
+/// sum of the clipped, quantised updates. Off by default. A stage that ends at its deadline turns the agents that did
+/// not answer into dropouts; the round completes if every agent that must be unmasked keeps at least
+/// <see cref="Threshold"/> live neighbours, and fails cleanly (the model unchanged) otherwise.
+/// </summary>
+public sealed class SecureAggregationSettings
+{
+    /// <summary>Run every round as a SecAgg+ round (default false).</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>b: masked vectors live in Z_{2^b} (2 to 32, default 32); the sum of the agents' levels must fit.</summary>
+    public int RingBits { get; set; } = 32;
+
+    /// <summary>c: each coordinate of an agent's (example-weighted) delta is clipped to [−c, c] before quantisation (default 1).</summary>
+    public double ClipRange { get; set; } = 1.0;
+
+    /// <summary>k: neighbours per agent (0: 2⌈log₂ n⌉, capped at n − 1; n − 1 is the complete graph of the original protocol).</summary>
+    public int Degree { get; set; }
+
+    /// <summary>t: shares needed to reconstruct a secret (0: ⌊k/2⌋ + 1).</summary>
+    public int Threshold { get; set; }
+
+    /// <summary>Round stochastically (unbiased) rather than to the nearest level (default true).</summary>
+    public bool StochasticRounding { get; set; } = true;
+
+    /// <summary>Seconds the share-keys stage waits for the agents' encrypted shares (default 30).</summary>
+    public double ShareKeysSeconds { get; set; } = 30;
+
+    /// <summary>Seconds the masked-input stage waits for the masked uploads (default 120).</summary>
+    public double MaskedInputSeconds { get; set; } = 120;
+
+    /// <summary>Seconds the unmasking stage waits for the survivors' shares (default 30).</summary>
+    public double UnmaskSeconds { get; set; } = 30;
+
+    /// <summary>The degree for a round of <paramref name="agents"/> agents (≥ 1 agents; 0 for a single agent).</summary>
+    public int ResolveDegree(int agents) => Math.Min(agents - 1, Degree > 0 ? Degree : NeighbourGraph.DefaultDegree(agents));
+
+    /// <summary>The threshold for degree <paramref name="degree"/>.</summary>
+    public int ResolveThreshold(int degree) => Threshold > 0 ? Threshold : (degree / 2) + 1;
+
+    /// <summary>The library's options for a round of <paramref name="agents"/> agents.</summary>
+    public SecureAggregationOptions ToOptions(int agents)
+    {
+        var degree = ResolveDegree(agents);
+        return new SecureAggregationOptions
+        {
+            RingBits = RingBits,
+            ClipRange = ClipRange,
+            Degree = degree,
+            Threshold = ResolveThreshold(degree),
+            StochasticRounding = StochasticRounding,
+        };
+    }
+
+    /// <summary>
+    /// What is wrong with these settings and with what they are combined with, one sentence per problem; empty when
+    /// valid or disabled.
+    /// </summary>
+    public IReadOnlyList<string> Validate(CoordinatorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (!Enabled)
+        {
+            return errors;
+        }
+
+        const string S = CoordinatorOptions.Section + ":SecureAggregation:";
+        errors.AddRange(ValidateValues(name => S + name));
+        if (RingBits is >= 2 and <= 32 && options.MinAvailable > 0 && ((1UL << RingBits) - 1) / (ulong)Math.Max(1, options.MinAvailable) < 1)
+        {
+            errors.Add($"{S}RingBits {RingBits} leaves no quantisation level for {options.MinAvailable} agents; raise it.");
+        }
+
+        var refusal = " cannot be combined with " + S + "Enabled: ";
+        if (!string.Equals(options.Compression.Uplink.Trim(), CompressionSettings.None, StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"{CoordinatorOptions.Section}:Compression:Uplink '{options.Compression.Uplink}'{refusal}the coordinator never sees one agent's payload to decode it; " +
+                $"secure aggregation quantises every update into the ring itself (lower {S}RingBits to shrink the upload).");
+        }
+
+        if (options.Privacy.Enabled)
+        {
+            errors.Add($"{CoordinatorOptions.Section}:Privacy:Enabled{refusal}DP-FedAvg clips and noises individual updates on the coordinator; distributed discrete noise under SecAgg+ is not implemented.");
+        }
+
+        if (options.Continual.ConsolidateFisher)
+        {
+            errors.Add($"{CoordinatorOptions.Section}:Continual:ConsolidateFisher{refusal}each agent's Fisher diagonal would travel in the clear.");
+        }
+
+        var strategy = options.Strategy.Trim().ToLowerInvariant();
+        if (strategy is "scaffold" or "fednova")
+        {
+            errors.Add($"{CoordinatorOptions.Section}:Strategy '{options.Strategy}'{refusal}it needs each agent's {(strategy == "scaffold" ? "control variate" : "local step count")} beside its update.");
+        }
+
+        if (options.StrategyOptions.TryGetValue("aggregator", out var aggregator) && !string.Equals(aggregator.Trim(), "mean", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"{CoordinatorOptions.Section}:StrategyOptions:aggregator '{aggregator}'{refusal}a robust rule needs the individual updates, which secure aggregation hides (only the weighted mean is available).");
+        }
+
+        foreach (var option in new[] { "max_norm_ratio", "min_norm_ratio", "max_norm" })
+        {
+            if (options.StrategyOptions.ContainsKey(option))
+            {
+                errors.Add($"{CoordinatorOptions.Section}:StrategyOptions:{option}{refusal}update validation needs each agent's update norm; use {S}ClipRange to bound the updates instead.");
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>
+    /// What is wrong with the values themselves, one sentence per problem; <paramref name="key"/> names a property the
+    /// way the reader wrote it (configuration key, scenario key).
+    /// </summary>
+    public IReadOnlyList<string> ValidateValues(Func<string, string> key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var errors = new List<string>();
+        if (RingBits is < 2 or > 32)
+        {
+            errors.Add($"{key(nameof(RingBits))} must be between 2 and 32, not {RingBits}.");
+        }
+
+        if (!(ClipRange > 0 && double.IsFinite(ClipRange)))
+        {
+            errors.Add($"{key(nameof(ClipRange))} must be positive, not {ClipRange.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        if (Degree < 0 || Threshold < 0)
+        {
+            errors.Add($"{key(nameof(Degree))} and {key(nameof(Threshold))} must be 0 (the default) or positive, not {Degree} and {Threshold}.");
+        }
+        else if (Degree > 0 && Threshold > Degree)
+        {
+            errors.Add($"{key(nameof(Threshold))} ({Threshold}) cannot exceed {key(nameof(Degree))} ({Degree}): no agent would hold enough shares.");
+        }
+
+        foreach (var (name, seconds) in new[] { (nameof(ShareKeysSeconds), ShareKeysSeconds), (nameof(MaskedInputSeconds), MaskedInputSeconds), (nameof(UnmaskSeconds), UnmaskSeconds) })
+        {
+            if (!(seconds > 0 && seconds <= 24 * 3600))
+            {
+                errors.Add($"{key(name)} must be positive (at most a day), not {seconds.ToString(CultureInfo.InvariantCulture)}.");
+            }
+        }
+
+        return errors;
+    }
+}
