@@ -22,17 +22,8 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        var root = FindRepositoryRoot();
-        var configuration = typeof(FaultRunner).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "BuildConfiguration")?.Value ?? "Release";
-        var coordinatorDll = Path.Combine(root, "src", "Coordinator", "bin", configuration, "net10.0", "federated-coordinator.dll");
-        var clientDll = Path.Combine(root, "src", "Client", "bin", configuration, "net10.0", "federated-client.dll");
-        foreach (var dll in new[] { coordinatorDll, clientDll })
-        {
-            if (!File.Exists(dll))
-            {
-                throw new InvalidOperationException($"'{dll}' is missing: build the solution with -c {configuration} first.");
-            }
-        }
+        var coordinatorDll = ChildProcesses.ShippedDll("Coordinator", "federated-coordinator.dll");
+        var clientDll = ChildProcesses.ShippedDll("Client", "federated-client.dll");
 
         if (Directory.Exists(settings.OutputDirectory))
         {
@@ -121,7 +112,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
         {
             var coordinator = ChildProcesses.StartDotnet(coordinatorDll, coordinatorArguments, Path.Combine(directory, "coordinator.log"));
             processes.Add(coordinator);
-            await WaitForCoordinatorAsync(address, coordinator, cancellationToken).ConfigureAwait(false);
+            await ChildProcesses.WaitForCoordinatorAsync(address, coordinator, cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < settings.Agents; i++)
             {
                 var agent = Scenarios.FederationPlan.Agent(scenario, i, address, Path.Combine(directory, Inv($"agent-{i:D4}")));
@@ -265,44 +256,5 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
         }
 
         return 0;
-    }
-
-    private static async Task WaitForCoordinatorAsync(string address, Process coordinator, CancellationToken cancellationToken)
-    {
-        using var channel = GrpcChannel.ForAddress(address);
-        var client = new Protocol.V1.Coordinator.CoordinatorClient(channel);
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(120))
-        {
-            if (coordinator.HasExited)
-            {
-                throw new InvalidOperationException(Inv($"The coordinator exited with code {coordinator.ExitCode} before it listened; see its log."));
-            }
-
-            try
-            {
-                await client.GetStatusAsync(new StatusRequest { ProtocolVersion = ProtocolVersion.Current }, deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (Grpc.Core.RpcException)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(200), TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            }
-        }
-
-        throw new TimeoutException("The coordinator did not answer within 120 s.");
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Federated.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Could not find Federated.sln above the simulator; run it from the repository's build output.");
     }
 }
