@@ -183,6 +183,8 @@ internal sealed class AgentSession : IDisposable
                 case CoordinatorMessage.KindOneofCase.Rejected:
                     AgentLog.ResultRejected(_logger, message.Rejected.TaskId, message.Rejected.Reason);
                     break;
+                case CoordinatorMessage.KindOneofCase.HeartbeatAck:
+                    break; // the agent does not ask for acknowledgements; one that arrives anyway needs nothing
                 default:
                     AgentLog.UnknownMessage(_logger, message.KindCase);
                     break;

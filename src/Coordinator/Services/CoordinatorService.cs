@@ -178,6 +178,10 @@ public sealed partial class CoordinatorService(
                     case AgentMessage.KindOneofCase.Secagg:
                         events.Post(new SecAggReceived(agent.Id, message.Secagg));
                         break;
+                    case AgentMessage.KindOneofCase.Heartbeat when message.Heartbeat.WantAck:
+                        // Dropped rather than waited for when the agent does not read its session (the outbox is bounded).
+                        connection.Outbox.Writer.TryWrite(new CoordinatorMessage { HeartbeatAck = new HeartbeatAck { Sequence = message.Heartbeat.Sequence } });
+                        break;
                     case AgentMessage.KindOneofCase.Heartbeat:
                         break;
                     case AgentMessage.KindOneofCase.Hello:
