@@ -5,6 +5,7 @@ using Federated.Simulations.Fault;
 using Federated.Simulations.Fuzz;
 using Federated.Simulations.Grid;
 using Federated.Simulations.Launch;
+using Federated.Simulations.Load;
 using Federated.Simulations.Scenarios;
 
 NativeRuntime.TuneProcess();
@@ -15,6 +16,7 @@ var root = new RootCommand("Federated simulations: many clients on one machine r
     CollectCommand.Create(),
     FaultCommand.Create(),
     FuzzCommand.Create(),
+    LoadCommand.Create(),
 };
 RunCommand.Attach(root);
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
