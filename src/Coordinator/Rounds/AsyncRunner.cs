@@ -42,7 +42,7 @@ public sealed partial class AsyncRunner(
     VirtualClock virtualClock,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    ILogger<AsyncRunner> logger) : BackgroundService
+    ILogger<AsyncRunner> logger) : RunLoopService
 {
     private const string StrategyName = "fedbuff";
     private readonly CoordinatorOptions _options = options.Value;
@@ -72,32 +72,19 @@ public sealed partial class AsyncRunner(
     }
 
     /// <inheritdoc />
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        await Task.Yield();
-        registry.Changed += OnAgentChanged;
-        try
-        {
-            await RunAsync(stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or IOException or TimeoutException)
-        {
-            LogRunFailed(logger, e.Message, e);
-            Environment.ExitCode = 1;
-            lifetime.StopApplication();
-        }
-        finally
-        {
-            registry.Changed -= OnAgentChanged;
-        }
-    }
+    protected override AgentRegistry Registry => registry;
 
-    private void OnAgentChanged(string agentId, AgentEventKind kind) => events.Post(new AgentChanged(agentId, kind == AgentEventKind.Connected));
+    /// <inheritdoc />
+    protected override RoundEvents Events => events;
 
-    private async Task RunAsync(CancellationToken stoppingToken)
+    /// <inheritdoc />
+    protected override IHostApplicationLifetime Lifetime => lifetime;
+
+    /// <inheritdoc />
+    protected override void OnRunFailed(Exception exception) => LogRunFailed(logger, exception.Message, exception);
+
+    /// <inheritdoc />
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         if (_options.Resume && store.TryLoad() is { } checkpoint)
         {
@@ -592,10 +579,6 @@ public sealed partial class AsyncRunner(
     }
 
     private string MetricsPath => Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile);
-
-    private static string Inv(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
-
-    private static string Inv(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     [LoggerMessage(EventId = 1400, Level = LogLevel.Information, Message = "Run {RunId} (fedbuff): model {Model} ({Floats} floats), buffer K = {BufferSize}, concurrency {Concurrency}, maximum staleness {MaxStaleness}, weighting {Weighting}, server learning rate {ServerLearningRate}, {Clock} clock")]
     private static partial void LogStarted(ILogger logger, string runId, string model, long floats, int bufferSize, int concurrency, int maxStaleness, string weighting, double serverLearningRate, string clock);

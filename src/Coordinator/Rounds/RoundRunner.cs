@@ -36,7 +36,7 @@ public sealed partial class RoundRunner(
     VirtualClock virtualClock,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    ILogger<RoundRunner> logger) : BackgroundService
+    ILogger<RoundRunner> logger) : RunLoopService
 {
     private readonly CoordinatorOptions _options = options.Value;
     private readonly bool _sampleEnrolled = options.Value.Population == "enrolled";
@@ -46,32 +46,19 @@ public sealed partial class RoundRunner(
     private int _lateResults;
 
     /// <inheritdoc />
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        await Task.Yield();
-        registry.Changed += OnAgentChanged;
-        try
-        {
-            await RunAsync(stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or IOException or TimeoutException)
-        {
-            LogRunFailed(logger, e.Message, e);
-            Environment.ExitCode = 1;
-            lifetime.StopApplication();
-        }
-        finally
-        {
-            registry.Changed -= OnAgentChanged;
-        }
-    }
+    protected override AgentRegistry Registry => registry;
 
-    private void OnAgentChanged(string agentId, AgentEventKind kind) => events.Post(new AgentChanged(agentId, kind == AgentEventKind.Connected));
+    /// <inheritdoc />
+    protected override RoundEvents Events => events;
 
-    private async Task RunAsync(CancellationToken stoppingToken)
+    /// <inheritdoc />
+    protected override IHostApplicationLifetime Lifetime => lifetime;
+
+    /// <inheritdoc />
+    protected override void OnRunFailed(Exception exception) => LogRunFailed(logger, exception.Message, exception);
+
+    /// <inheritdoc />
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var strategy = StrategyFactory.Create(_options.Strategy, _options.StrategyOptions);
         var checkpoint = _options.Resume ? store.TryLoad() : null;
@@ -779,10 +766,6 @@ public sealed partial class RoundRunner(
     /// <summary>Hex of the first 8 bytes of the SHA-256 over the vector's bytes.</summary>
     public static string Checksum(ReadOnlySpan<float> vector) =>
         Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(vector)).AsSpan(0, 8));
-
-    private static string Inv(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
-
-    private static string Inv(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Run {RunId}: model {Model} ({Floats} floats), strategy {Strategy}; {Compute}")]
     private static partial void LogStarted(ILogger logger, string runId, string model, long floats, string strategy, string compute);

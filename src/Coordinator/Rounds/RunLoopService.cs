@@ -1,0 +1,60 @@
+using System.Globalization;
+using Federated.Coordinator.Agents;
+
+namespace Federated.Coordinator.Rounds;
+
+/// <summary>
+/// What the coordinator's run loops share (the synchronous <see cref="RoundRunner"/> and the asynchronous
+/// <see cref="AsyncRunner"/>): the hosted-service skeleton that forwards agent connections and disconnections to the
+/// loop's event queue while it runs, and stops the application with exit code 1 when the run fails for a reason an
+/// operator must see (bad state on disk, bad configuration, I/O, too few agents in time).
+/// </summary>
+public abstract class RunLoopService : BackgroundService
+{
+    /// <summary>The agents whose connections the loop hears about.</summary>
+    protected abstract AgentRegistry Registry { get; }
+
+    /// <summary>The loop's event queue.</summary>
+    protected abstract RoundEvents Events { get; }
+
+    /// <summary>The application, stopped when the run fails.</summary>
+    protected abstract IHostApplicationLifetime Lifetime { get; }
+
+    /// <summary>The run itself.</summary>
+    protected abstract Task RunAsync(CancellationToken stoppingToken);
+
+    /// <summary>Logs a run that failed (each loop with its own event id).</summary>
+    protected abstract void OnRunFailed(Exception exception);
+
+    /// <summary>Formats with the invariant culture.</summary>
+    protected static string Inv(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+    /// <summary>Formats with the invariant culture.</summary>
+    protected static string Inv(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <inheritdoc />
+    protected sealed override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        Registry.Changed += OnAgentChanged;
+        try
+        {
+            await RunAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (e is InvalidDataException or InvalidOperationException or IOException or TimeoutException)
+        {
+            OnRunFailed(e);
+            Environment.ExitCode = 1;
+            Lifetime.StopApplication();
+        }
+        finally
+        {
+            Registry.Changed -= OnAgentChanged;
+        }
+    }
+
+    private void OnAgentChanged(string agentId, AgentEventKind kind) => Events.Post(new AgentChanged(agentId, kind == AgentEventKind.Connected));
+}
