@@ -168,17 +168,7 @@ public sealed partial class RoundRunner(
         LogFinished(logger, runId, status.CompletedRounds, finalChecksum);
         if (_options.ExitWhenDone)
         {
-            var connections = registry.Broadcast(new CoordinatorMessage { Shutdown = new Shutdown { Reason = "the run is finished" } }, closeAfter: true);
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
-            try
-            {
-                await Task.WhenAll(connections.Select(c => c.Outbox.Reader.Completion)).WaitAsync(grace.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            lifetime.StopApplication();
+            await FinishRunAsync(time).ConfigureAwait(false);
         }
     }
 

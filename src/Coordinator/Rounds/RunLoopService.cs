@@ -1,5 +1,6 @@
 using System.Globalization;
 using Federated.Coordinator.Agents;
+using Federated.Protocol.V1;
 
 namespace Federated.Coordinator.Rounds;
 
@@ -54,6 +55,25 @@ public abstract class RunLoopService : BackgroundService
         {
             Registry.Changed -= OnAgentChanged;
         }
+    }
+
+    /// <summary>
+    /// Ends a finished run with <c>Coordinator:ExitWhenDone</c>: tells every connected agent the run is finished (closing
+    /// its session), gives the messages up to 5 s to leave, and stops the application.
+    /// </summary>
+    protected async Task FinishRunAsync(TimeProvider time)
+    {
+        var connections = Registry.Broadcast(new CoordinatorMessage { Shutdown = new Shutdown { Reason = "the run is finished" } }, closeAfter: true);
+        using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
+        try
+        {
+            await Task.WhenAll(connections.Select(c => c.Outbox.Reader.Completion)).WaitAsync(grace.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        Lifetime.StopApplication();
     }
 
     private void OnAgentChanged(string agentId, AgentEventKind kind) => Events.Post(new AgentChanged(agentId, kind == AgentEventKind.Connected));
