@@ -58,6 +58,15 @@ internal static class DecoderTargets
         return payload;
     }
 
+    /// <summary>The chunks an agent uploads <paramref name="payload"/> in: the first carries the upload header.</summary>
+    internal static Chunk[] UploadChunks(Payload payload, int chunkBytes, string taskId)
+    {
+        var upload = new SealedPayload("upload-fuzz", payload, chunkBytes);
+        var chunks = Enumerable.Range(0, upload.ChunkCount).Select(upload.GetChunk).ToArray();
+        chunks[0].Header = upload.ToUploadHeader(taskId, 1, 10);
+        return chunks;
+    }
+
     /// <summary>
     /// An upload's chunk stream (length-delimited <see cref="Chunk"/> messages) whose header and chunks take extreme or
     /// inconsistent values: declared sizes far from what is sent, chunk counts, sequences out of order or repeated, CRCs
@@ -291,7 +300,12 @@ internal static class DecoderTargets
 
         public bool MeasuresAllocation => true;
 
-        public IReadOnlyList<byte[]> Seeds { get; } = [Delimited(UploadPayload("q8", 7), 1024), Delimited(UploadPayload(null, 8), 1024), Delimited(UploadPayload("sign", 9), 1 << 20)];
+        public IReadOnlyList<byte[]> Seeds { get; } =
+        [
+            GrpcTargets.Encode(UploadChunks(UploadPayload("q8", 7), 1024, "task-fuzz")),
+            GrpcTargets.Encode(UploadChunks(UploadPayload(null, 8), 1024, "task-fuzz")),
+            GrpcTargets.Encode(UploadChunks(UploadPayload("sign", 9), 1 << 20, "task-fuzz")),
+        ];
 
         // What an upload may cost the coordinator is what it carries, not what its header claims.
         public long AllocationLimit(int length) => (256 << 10) + (8L * length);
@@ -331,25 +345,6 @@ internal static class DecoderTargets
         }
 
         public byte[]? Generate(Mutator mutator) => GenerateUpload(mutator);
-
-        private static byte[] Delimited(Payload payload, int chunkBytes)
-        {
-            var sealedPayload = new SealedPayload("upload-fuzz", payload, chunkBytes);
-            using var buffer = new MemoryStream();
-            for (var i = 0; i < sealedPayload.ChunkCount; i++)
-            {
-                var chunk = sealedPayload.GetChunk(i);
-                if (i == 0)
-                {
-                    chunk = chunk.Clone();
-                    chunk.Header = sealedPayload.ToUploadHeader("task-fuzz", 1, 100);
-                }
-
-                chunk.WriteDelimitedTo(buffer);
-            }
-
-            return buffer.ToArray();
-        }
     }
 
     /// <summary>A safetensors file (model checkpoints, agent state) read from bytes, every float tensor converted.</summary>

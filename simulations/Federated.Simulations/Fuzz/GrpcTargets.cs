@@ -21,23 +21,15 @@ internal static class GrpcTargets
 
     private static readonly Marshaller<byte[]> Raw = Marshallers.Create(static b => b, static b => b);
 
+    private static readonly Method<byte[], byte[]> Probe = new(MethodType.Unary, Service, "GetStatus", Raw, Raw);
+
     /// <summary>The targets, calling through <paramref name="invoker"/> with the session token <paramref name="token"/> gives.</summary>
     public static IReadOnlyList<IFuzzTarget> All(CallInvoker invoker, Func<string> token)
     {
         var hello = new AgentMessage { Hello = new Hello { AgentId = "fuzz-agent", ProtocolVersion = ProtocolVersion.Current, Capabilities = new Capabilities { Device = "cpu", NumExamples = 10 } } };
         var result = new AgentMessage { Result = new TaskResult { TaskId = "task-1", Round = 1, Ok = true, UploadTransferId = "upload-1", NumExamples = 10, Metrics = { ["train_loss"] = 0.5 } } };
         var heartbeat = new AgentMessage { Heartbeat = new Heartbeat { TaskId = "task-1" } };
-        var upload = new SealedPayload("upload-fuzz", DecoderTargets.UploadPayload("q8", 1), 1024);
-        var chunks = Enumerable.Range(0, upload.ChunkCount).Select(i =>
-        {
-            var chunk = upload.GetChunk(i).Clone();
-            if (i == 0)
-            {
-                chunk.Header = upload.ToUploadHeader("task-1", 1, 10);
-            }
-
-            return (IMessage)chunk;
-        }).ToArray();
+        IMessage[] chunks = DecoderTargets.UploadChunks(DecoderTargets.UploadPayload("q8", 1), 1024, "task-1");
         return
         [
             new Target(invoker, token, MethodType.Unary, "GetStatus", [[new StatusRequest { ProtocolVersion = ProtocolVersion.Current }], [new StatusRequest()]]),
@@ -212,12 +204,11 @@ internal static class GrpcTargets
 
         private async Task<bool> AnswersAsync(CancellationToken cancellationToken)
         {
-            var probe = new Method<byte[], byte[]>(MethodType.Unary, Service, "GetStatus", Raw, Raw);
             for (var attempt = 0; attempt < 5; attempt++)
             {
                 try
                 {
-                    await invoker.AsyncUnaryCall(probe, null, new CallOptions(cancellationToken: cancellationToken), new StatusRequest { ProtocolVersion = ProtocolVersion.Current }.ToByteArray()).ResponseAsync.ConfigureAwait(false);
+                    await invoker.AsyncUnaryCall(Probe, null, new CallOptions(cancellationToken: cancellationToken), new StatusRequest { ProtocolVersion = ProtocolVersion.Current }.ToByteArray()).ResponseAsync.ConfigureAwait(false);
                     return true;
                 }
                 catch (RpcException) when (attempt < 4)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Federated.Protocol;
@@ -368,16 +367,10 @@ internal sealed class LoadRunner(LoadSettings settings, TextWriter console)
                 {
                     using var upload = client.Upload(_headers, cancellationToken: cancellationToken);
                     var id = Inv($"load-{index:D5}-{n++}");
-                    await upload.RequestStream.WriteAsync(
-                        new Chunk
-                        {
-                            TransferId = id,
-                            Sequence = 0,
-                            Data = ByteString.CopyFrom(data),
-                            Crc32C = Crc32C.Compute(data),
-                            Header = new UploadHeader { TaskId = "load", Round = 0, TotalBytes = data.Length, ChunkCount = 1, Sha256 = ByteString.CopyFrom(SHA256.HashData(data)) },
-                        },
-                        cancellationToken).ConfigureAwait(false);
+                    var payload = new SealedPayload(id, data, Math.Max(PayloadCodec.DefaultChunkBytes, data.Length));
+                    var chunk = payload.GetChunk(0);
+                    chunk.Header = payload.ToUploadHeader("load", 0);
+                    await upload.RequestStream.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
                     await upload.RequestStream.CompleteAsync().ConfigureAwait(false);
                     var reply = await upload.ResponseAsync.ConfigureAwait(false);
                     if (!reply.Complete)

@@ -552,17 +552,7 @@ public sealed partial class AsyncRunner(
 
     private void DropLate(ResultReceived late)
     {
-        if (!string.IsNullOrEmpty(late.Result.UploadTransferId))
-        {
-            try
-            {
-                transfers.TakeCompleted(late.AgentId, late.Result.UploadTransferId);
-            }
-            catch (TransferException)
-            {
-                // Already purged.
-            }
-        }
+        transfers.Discard(late.AgentId, late.Result.UploadTransferId);
 
         registry.TrySend(late.AgentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = late.Result.TaskId, Reason = "no such task in flight" } });
         LogLate(logger, late.AgentId, late.Result.TaskId);

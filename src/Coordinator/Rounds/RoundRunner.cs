@@ -730,17 +730,7 @@ public sealed partial class RoundRunner(
     private void DropLate(ResultReceived late)
     {
         _lateResults++;
-        if (!string.IsNullOrEmpty(late.Result.UploadTransferId))
-        {
-            try
-            {
-                transfers.TakeCompleted(late.AgentId, late.Result.UploadTransferId);
-            }
-            catch (TransferException)
-            {
-                // Already purged with its round.
-            }
-        }
+        transfers.Discard(late.AgentId, late.Result.UploadTransferId);
 
         registry.TrySend(late.AgentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = late.Result.TaskId, Reason = "late: the round already closed" } });
         LogLate(logger, late.Result.Round, late.AgentId);

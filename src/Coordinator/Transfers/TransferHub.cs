@@ -104,6 +104,15 @@ public sealed class TransferHub
         return slot.Assembler.Bytes;
     }
 
+    /// <summary>Drops upload <paramref name="transferId"/> of <paramref name="agentId"/>, complete or not: a result no round will take.</summary>
+    public void Discard(string agentId, string transferId)
+    {
+        if (!string.IsNullOrEmpty(transferId) && _uploads.TryGetValue(transferId, out var slot) && slot.AgentId == agentId)
+        {
+            _uploads.TryRemove(new KeyValuePair<string, UploadSlot>(transferId, slot));
+        }
+    }
+
     /// <summary>Drops unfinished uploads of rounds up to <paramref name="round"/>.</summary>
     public int PurgeUploads(int round)
     {
