@@ -51,7 +51,7 @@ public sealed class FuzzTests : IDisposable
 
         var report = await new FuzzRunner(settings, TextWriter.Null).RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(5));
 
-        Assert.Equal(13, report.Targets.Count);
+        Assert.Equal(FuzzRunner.TargetNames.Order(StringComparer.Ordinal), report.Targets.Select(t => t.Target).Order(StringComparer.Ordinal));
         Assert.All(report.Targets, t => Assert.Equal(400, t.Inputs));
         Assert.All(report.Targets, t => Assert.True(t.Clean, $"{t.Target}: {string.Join("; ", t.Findings)}"));
         Assert.All(report.Targets.Where(t => !t.Target.StartsWith("grpc:Download", StringComparison.Ordinal)), t => Assert.True(t.Accepted > 0, $"{t.Target} accepted nothing: its seeds or the token are broken"));

@@ -35,6 +35,12 @@ internal static class FuzzCommand
                 return 2;
             }
 
+            if (settings.Targets.FirstOrDefault(t => !FuzzRunner.TargetNames.Any(n => n.StartsWith(t, StringComparison.Ordinal))) is { } unknown)
+            {
+                await Console.Error.WriteLineAsync($"fuzz: no target starts with '{unknown}'; the targets are {string.Join(", ", FuzzRunner.TargetNames)}.").ConfigureAwait(false);
+                return 2;
+            }
+
             try
             {
                 var report = await new FuzzRunner(settings, Console.Out).RunAsync(cancellationToken).ConfigureAwait(false);

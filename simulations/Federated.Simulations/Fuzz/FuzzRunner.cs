@@ -100,7 +100,10 @@ internal sealed class FuzzRunner(FuzzSettings settings, TextWriter console)
 
     private bool Selected(string name) => settings.Targets.Count == 0 || settings.Targets.Any(t => name.StartsWith(t, StringComparison.Ordinal));
 
-    private static IEnumerable<string> GrpcNames() => ["grpc:GetStatus", "grpc:GetChallenge", "grpc:Enroll", "grpc:GetUploadState", "grpc:Download", "grpc:Upload", "grpc:Session"];
+    private static IEnumerable<string> GrpcNames() => Protocol.V1.Coordinator.Descriptor.Methods.Select(m => "grpc:" + m.Name);
+
+    /// <summary>Every target's name: the offline decoders', then one per RPC of the wire contract.</summary>
+    internal static IReadOnlyList<string> TargetNames { get; } = ["codec", "payload", "stream-scanner", "chunks", "safetensors", "checkpoint", .. GrpcNames()];
 
     private async Task<FuzzTargetResult> RunTargetAsync(FuzzEngine engine, IFuzzTarget target, CancellationToken cancellationToken)
     {
