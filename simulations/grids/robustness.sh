@@ -9,7 +9,9 @@
 #   --out DIR     run folders, scenarios/ and table.md go here (default runs/robustness)
 #   --only REGEX  run only the scenarios whose name matches (e.g. 'iid-signflip' or 'clean')
 #   --dry-run     write the scenarios and list them; run nothing
-# Environment: NICE (niceness of the runs, default 0), FEDERATED_DATA (the Fashion-MNIST IDX folder), ROUNDS (20) and
+# Environment: SIM_DIR (a folder holding a built federated-sim.dll, e.g. a copy of the Release output, so that building
+# the tree while the grid runs does not pull the binaries from under it; the grid then builds nothing), NICE (niceness
+# of the runs, default 0), FEDERATED_DATA (the Fashion-MNIST IDX folder), ROUNDS (20) and
 # SAMPLES (examples per client, 1000) for shorter checks.
 #
 # Attack settings (override with the variables): sign flip sends -SIGNFLIP_SCALE x delta, scaling SCALING_SCALE x delta,
@@ -43,8 +45,13 @@ rounds="${ROUNDS:-20}"
 samples="${SAMPLES:-1000}"
 
 mkdir -p "$out/scenarios"
-sim=(dotnet "$root/simulations/Federated.Simulations/bin/Release/net10.0/federated-sim.dll")
-if ((dry == 0)); then
+if [[ -n "${SIM_DIR:-}" ]]; then
+  [[ -f "$SIM_DIR/federated-sim.dll" ]] || { echo "robustness.sh: SIM_DIR '$SIM_DIR' holds no federated-sim.dll" >&2; exit 2; }
+  sim=(dotnet "$SIM_DIR/federated-sim.dll")
+else
+  sim=(dotnet "$root/simulations/Federated.Simulations/bin/Release/net10.0/federated-sim.dll")
+fi
+if ((dry == 0)) && [[ -z "${SIM_DIR:-}" ]]; then
   nice -n "${NICE:-0}" dotnet build -c Release "$root/simulations/Federated.Simulations" -v q -nologo
 fi
 
