@@ -38,5 +38,8 @@ internal sealed class AgentRuntime(ClientOptions options, string agentId, AgentS
 
     public LocalTrainingService Training { get; } = training;
 
+    /// <summary>The application's client middleware, in registration order.</summary>
+    public IReadOnlyList<Middleware.IUpdateMiddleware> Middleware { get; init; } = [];
+
     public Capabilities Capabilities { get; } = capabilities;
 }

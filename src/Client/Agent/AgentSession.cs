@@ -379,6 +379,20 @@ internal sealed class AgentSession : IDisposable
             _runtime.Status.Phase("training", task.TaskId, task.Round);
             var local = await _runtime.Torch.RunAsync(() => service.TrainLocal(task, bytes, cancellationToken), cancellationToken);
             var sent = await AttackStageAsync(local, cancellationToken);
+            var extraMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
+            if (_runtime.Middleware.Count > 0)
+            {
+                var context = new Middleware.UpdateContext(task, sent, service.TrainingExamples, extraMetrics);
+                await _runtime.Torch.RunAsync(() =>
+                {
+                    foreach (var middleware in _runtime.Middleware)
+                    {
+                        middleware.OnUpdate(context);
+                    }
+                }, cancellationToken);
+                sent = context.Delta;
+            }
+
             var outcome = await _runtime.Torch.RunAsync(() => service.Seal(local, sent, transferId, _chunkBytes), cancellationToken);
             var update = outcome.Update;
 
@@ -413,6 +427,11 @@ internal sealed class AgentSession : IDisposable
                 },
             };
             foreach (var (key, value) in outcome.Metrics)
+            {
+                result.Metrics[key] = value;
+            }
+
+            foreach (var (key, value) in extraMetrics)
             {
                 result.Metrics[key] = value;
             }

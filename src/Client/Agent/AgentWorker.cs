@@ -1,6 +1,7 @@
 using System.Globalization;
 using Federated.Client.Attacks;
 using Federated.Client.Hosting;
+using Federated.Client.Middleware;
 using Federated.Client.State;
 using Federated.Client.Training;
 using Federated.Client.Transfers;
@@ -29,7 +30,9 @@ public sealed class AgentWorker(
     IColludingChannel colluding,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
-    ILogger<AgentWorker> logger) : BackgroundService
+    ILogger<AgentWorker> logger,
+    IEnumerable<IUpdateMiddleware> middleware,
+    IEnumerable<IDataSourceProvider> dataSources) : BackgroundService
 {
     private readonly TorchThread _torch = new("federated-agent-torch");
 
@@ -148,7 +151,7 @@ public sealed class AgentWorker(
             AgentLog.AttackConfigured(logger, agentId, o.Attack.Describe());
         }
 
-        var data = LocalDataLoader.Load(o.Data, compute.Device);
+        var data = LocalDataLoader.Load(o.Data, compute.Device, dataSources.LastOrDefault());
         try
         {
             Federated.Learning.Training.Warmup.Run(data);
@@ -209,7 +212,7 @@ public sealed class AgentWorker(
                 LastResult = state.LastResult,
                 PendingUploads = pending.Count,
             });
-            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch, attack, colluding, identity, status, pending);
+            return new AgentRuntime(o, agentId, state, store, training, capabilities, _torch, attack, colluding, identity, status, pending) { Middleware = [.. middleware] };
         }
         catch
         {

@@ -252,12 +252,19 @@ public sealed class ClientTlsOptions
 public sealed class ClientDataOptions
 {
     /// <summary>The source kinds <see cref="Source"/> accepts.</summary>
-    public static IReadOnlyList<string> Sources { get; } = ["idx", "synthetic", "csv", "images"];
+    public static IReadOnlyList<string> Sources { get; } = ["idx", "synthetic", "csv", "images", CustomSource];
+
+    /// <summary>
+    /// The source kind of an application's own data source (<see cref="Training.IDataSourceProvider"/>), which
+    /// <see cref="ClientServiceCollectionExtensions.AddFederatedDataSource"/> registers.
+    /// </summary>
+    public const string CustomSource = "custom";
 
     /// <summary>
     /// <c>idx</c> (IDX image files, e.g. Fashion-MNIST), <c>synthetic</c> (28×28×1 learnable images), <c>csv</c>
     /// (a tabular file with a header, see <see cref="Path"/>, <see cref="LabelColumn"/>) or <c>images</c> (one
-    /// sub-folder of <see cref="Directory"/> per class).
+    /// sub-folder of <see cref="Directory"/> per class), or <c>custom</c> (an application's own
+    /// <see cref="Training.IDataSourceProvider"/>).
     /// </summary>
     public string Source { get; set; } = "idx";
 

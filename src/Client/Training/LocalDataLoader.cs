@@ -24,6 +24,7 @@ public static class LocalDataLoader
             "csv" => CsvSource.Load(options.Path!, options.GetCsvSchema()),
             "images" => ImageFolderSource.Load(options.Directory, options.ImageWidth, options.ImageHeight, options.ImageChannels),
             "idx" => OpenIdx(options.Directory, options.Split),
+            ClientDataOptions.CustomSource => throw new InvalidOperationException("Client:Data:Source is custom: the application's IDataSourceProvider opens it (see Load)."),
             _ => throw new ArgumentException($"Client:Data:Source must be one of {string.Join(", ", ClientDataOptions.Sources)}, not '{options.Source}'."),
         };
     }
@@ -73,11 +74,17 @@ public static class LocalDataLoader
         return indices;
     }
 
-    /// <summary>Loads, partitions and materialises the local data on <paramref name="device"/>.</summary>
-    public static TensorDataset Load(ClientDataOptions options, Device device)
+    /// <summary>
+    /// Loads, partitions and materialises the local data on <paramref name="device"/>; the <c>custom</c> source comes
+    /// from <paramref name="custom"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The source is <c>custom</c> and no provider was given.</exception>
+    public static TensorDataset Load(ClientDataOptions options, Device device, IDataSourceProvider? custom = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var source = OpenSource(options);
+        var source = options.SourceKind == ClientDataOptions.CustomSource
+            ? (custom ?? throw new InvalidOperationException("Client:Data:Source is custom but no data source is registered; call AddFederatedDataSource.")).Open(options)
+            : OpenSource(options);
         var indices = SelectIndices(source, options);
         var local = new IndexedSource(source, indices, $"{source.Name}[{options.Partition} {options.Index}/{options.Clients}]");
         return TensorDataset.Materialize(local, options.GetNormalization(), device, source.NumClasses);

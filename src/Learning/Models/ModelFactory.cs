@@ -10,8 +10,46 @@ public static class ModelFactory
     // models built on other threads at the same time (in-process agents, parallel tests) cannot interleave.
     private static readonly Lock InitializationGate = new();
 
-    /// <summary>The names <see cref="Create"/> accepts.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["mlp", "mlp400", "cnn", "simple-cnn", "resnet8"];
+    private static readonly string[] BuiltInNames = ["mlp", "mlp400", "cnn", "simple-cnn", "resnet8"];
+
+    // Models an application registered (bring your own model); read under InitializationGate.
+    private static readonly Dictionary<string, Func<ModelShape, nn.Module<Tensor, Tensor>>> Registered = new(StringComparer.Ordinal);
+
+    /// <summary>The names <see cref="Create"/> accepts: the built-in models, then those added with <see cref="Register"/>.</summary>
+    public static IReadOnlyList<string> Names
+    {
+        get
+        {
+            lock (InitializationGate)
+            {
+                return [.. BuiltInNames, .. Registered.Keys.Order(StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Makes an application's own TorchSharp module buildable by <paramref name="name"/>, the name configuration
+    /// (<c>Coordinator:Model</c>) and the wire use. Register the same name in the coordinator's process and in every
+    /// agent's: both build the model to agree on its weight layout. <paramref name="create"/> runs under
+    /// <see cref="Create"/>'s seed, so the same seed gives the same initial weights; its parameter names travel on
+    /// the wire and must be stable. Registering a name again replaces the earlier factory.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="name"/> is empty or names a built-in model.</exception>
+    public static void Register(string name, Func<ModelShape, nn.Module<Tensor, Tensor>> create)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(create);
+        var key = name.Trim().ToLowerInvariant();
+        if (BuiltInNames.Contains(key) || key is "2nn" or "fashion-cnn" or "simplecnn" or "resnet" or "small-resnet")
+        {
+            throw new ArgumentException($"Model '{name}' is built in; register your model under another name.", nameof(name));
+        }
+
+        lock (InitializationGate)
+        {
+            Registered[key] = create;
+        }
+    }
 
     /// <summary>
     /// Builds model <paramref name="name"/> for <paramref name="shape"/>, initialised from <paramref name="seed"/>
@@ -25,7 +63,8 @@ public static class ModelFactory
         lock (InitializationGate)
         {
             torch.manual_seed(seed);
-            model = name.Trim().ToLowerInvariant() switch
+            var key = name.Trim().ToLowerInvariant();
+            model = Registered.TryGetValue(key, out var create) ? create(shape) : key switch
             {
                 "mlp" or "2nn" => new Mlp(shape),
 

@@ -21,8 +21,48 @@ namespace Federated.Learning.Strategies;
 /// </summary>
 public static class StrategyFactory
 {
-    /// <summary>The strategy names <see cref="Create"/> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold", "fednova"];
+    private static readonly string[] BuiltInNames = ["fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold", "fednova"];
+
+    private static readonly Lock RegistryGate = new();
+
+    // Strategies an application registered (bring your own strategy).
+    private static readonly Dictionary<string, Func<IReadOnlyDictionary<string, string>, IStrategy>> Registered = new(StringComparer.Ordinal);
+
+    /// <summary>The strategy names <see cref="Create"/> knows: the built-in ones, then those added with <see cref="Register"/>.</summary>
+    public static IReadOnlyList<string> Names
+    {
+        get
+        {
+            lock (RegistryGate)
+            {
+                return [.. BuiltInNames, .. Registered.Keys.Order(StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Makes an application's own <see cref="IStrategy"/> creatable by <paramref name="name"/>, the name configuration
+    /// (<c>Coordinator:Strategy</c>) uses. <paramref name="create"/> receives the strategy options
+    /// (<c>Coordinator:StrategyOptions</c>) unchecked: it validates its own and throws <see cref="ArgumentException"/>
+    /// for a bad one, which the coordinator reports when its options are validated on start. Registering a name again
+    /// replaces the earlier factory.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="name"/> is empty or names a built-in strategy.</exception>
+    public static void Register(string name, Func<IReadOnlyDictionary<string, string>, IStrategy> create)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(create);
+        var key = name.Trim().ToLowerInvariant();
+        if (KnownOptions(key) is not null)
+        {
+            throw new ArgumentException($"Strategy '{name}' is built in; register your strategy under another name.", nameof(name));
+        }
+
+        lock (RegistryGate)
+        {
+            Registered[key] = create;
+        }
+    }
 
     private static readonly string[] AdaptiveOptionNames = ["eta", "beta1", "beta2", "tau", "initial_variance"];
 
@@ -36,6 +76,17 @@ public static class StrategyFactory
         ArgumentNullException.ThrowIfNull(name);
         options ??= new Dictionary<string, string>(StringComparer.Ordinal);
         var key = name.Trim().ToLowerInvariant();
+        Func<IReadOnlyDictionary<string, string>, IStrategy>? registered;
+        lock (RegistryGate)
+        {
+            Registered.TryGetValue(key, out registered);
+        }
+
+        if (registered is not null)
+        {
+            return registered(options);
+        }
+
         var known = KnownOptions(key)
             ?? throw new ArgumentException($"Unknown strategy '{name}'; known strategies: {string.Join(", ", Names)}.", nameof(name));
         foreach (var option in options.Keys)
