@@ -1,5 +1,10 @@
 using Federated.Client.Hosting;
+using Federated.Client.Middleware;
 using Federated.Client.Training;
+using Federated.Learning.Data;
+using Federated.Protocol.V1;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using TorchSharp;
 
 namespace Federated.Client.Tests;
@@ -48,5 +53,57 @@ public sealed class LocalDataLoaderTests
         Assert.Equal(10, data.NumClasses);
         Assert.Equal(new long[] { 1, 28, 28 }, data.SampleShape);
         Assert.Equal(new long[] { 150, 1, 28, 28 }, data.Features.shape);
+    }
+
+    private sealed class Provider(ILabelledSource source) : IDataSourceProvider
+    {
+        public ILabelledSource Open(ClientDataOptions options) => source;
+    }
+
+    [Fact]
+    public void Load_CustomSource_TakesTheAgentsShareOfTheProvidersData()
+    {
+        var features = Enumerable.Range(0, 40 * 4).Select(i => (float)i).ToArray();
+        var labels = Enumerable.Range(0, 40).Select(i => i % 2).ToArray();
+        var source = new InMemorySource("mine", features, labels, [1, 2, 2], 2);
+        var options = new ClientDataOptions { Source = ClientDataOptions.CustomSource, Normalization = "none", Clients = 4, Index = 1 };
+
+        using var data = LocalDataLoader.Load(options, torch.CPU, new Provider(source));
+
+        Assert.Equal(10, data.Count);
+        Assert.Equal(2, data.NumClasses);
+        Assert.StartsWith("mine", data.Name, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_CustomSourceWithoutProvider_SaysToRegisterOne()
+    {
+        var options = new ClientDataOptions { Source = ClientDataOptions.CustomSource };
+
+        var error = Assert.Throws<InvalidOperationException>(() => LocalDataLoader.Load(options, torch.CPU));
+
+        Assert.Contains("AddFederatedDataSource", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AddFederatedDataSource_SetsTheSourceToCustomAndRegistersTheProvider()
+    {
+        var services = new ServiceCollection();
+        services.AddFederatedDataSource(_ => new InMemorySource("mine", new float[4], [0], [1, 2, 2], 1));
+
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Equal(ClientDataOptions.CustomSource, provider.GetRequiredService<IOptions<ClientOptions>>().Value.Data.Source);
+        Assert.Equal("mine", provider.GetRequiredService<IDataSourceProvider>().Open(new ClientDataOptions()).Name);
+    }
+
+    [Fact]
+    public void UpdateContext_DeltaReplacedWithAnotherLength_Throws()
+    {
+        var update = new UpdateContext(new TrainTask { Round = 3 }, new float[5], 10, new Dictionary<string, double>());
+
+        update.Delta = new float[5];
+        Assert.Throws<ArgumentException>(() => update.Delta = new float[4]);
+        Assert.Equal(3, update.Round);
     }
 }

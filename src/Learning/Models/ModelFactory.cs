@@ -81,6 +81,15 @@ public static class ModelFactory
         return model.to(device);
     }
 
+    /// <summary>Forgets a registered model (tests register theirs and clean up).</summary>
+    internal static bool Unregister(string name)
+    {
+        lock (InitializationGate)
+        {
+            return Registered.Remove(name.Trim().ToLowerInvariant());
+        }
+    }
+
     /// <summary>Number of trainable parameters.</summary>
     public static long CountParameters(nn.Module module)
     {

@@ -114,6 +114,15 @@ public static class StrategyFactory
         return deterministic ? new DeterministicStrategy(strategy) : strategy;
     }
 
+    /// <summary>Forgets a registered strategy (tests register theirs and clean up).</summary>
+    internal static bool Unregister(string name)
+    {
+        lock (RegistryGate)
+        {
+            return Registered.Remove(name.Trim().ToLowerInvariant());
+        }
+    }
+
     private static string[]? KnownOptions(string name) => name switch
     {
         "fedavg" or "scaffold" => ["server_lr"],

@@ -72,4 +72,28 @@ public sealed class ModelFactoryTests
 
         Assert.Contains("8×8", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Register_CustomModule_CreateBuildsItForTheShapeUnderTheSeed()
+    {
+        ModelFactory.Register("tiny-linear", shape => torch.nn.Linear(shape.InputSize, shape.NumClasses));
+        try
+        {
+            var shape = new ModelShape(1, 2, 2, 3);
+            using var first = ModelFactory.Create("Tiny-Linear", shape, torch.CPU, seed: 5);
+            using var second = ModelFactory.Create("tiny-linear", shape, torch.CPU, seed: 5);
+
+            Assert.Equal(4 * 3 + 3, ModelFactory.CountParameters(first));
+            Assert.Equal(new ModelWeights(first).Flatten(), new ModelWeights(second).Flatten());
+            Assert.Contains("tiny-linear", ModelFactory.Names);
+        }
+        finally
+        {
+            ModelFactory.Unregister("tiny-linear");
+        }
+    }
+
+    [Fact]
+    public void Register_BuiltInName_Throws() =>
+        Assert.Throws<ArgumentException>(() => ModelFactory.Register("cnn", shape => torch.nn.Linear(shape.InputSize, shape.NumClasses)));
 }

@@ -93,4 +93,37 @@ public sealed class StrategyFactoryTests
 
         Assert.Contains(name, error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Register_CustomStrategy_CreateBuildsItWithItsOptionsAndNamesListIt()
+    {
+        IReadOnlyDictionary<string, string>? seen = null;
+        StrategyFactory.Register("My-Strategy", options =>
+        {
+            seen = options;
+            return new FedAvg(0.5);
+        });
+        try
+        {
+            var strategy = StrategyFactory.Create(" my-strategy ", new Dictionary<string, string> { ["alpha"] = "2" });
+
+            Assert.IsType<FedAvg>(strategy);
+            Assert.Equal("2", seen!["alpha"]);
+            Assert.Contains("my-strategy", StrategyFactory.Names);
+        }
+        finally
+        {
+            StrategyFactory.Unregister("my-strategy");
+        }
+
+        Assert.DoesNotContain("my-strategy", StrategyFactory.Names);
+    }
+
+    [Fact]
+    public void Register_BuiltInName_Throws()
+    {
+        var error = Assert.Throws<ArgumentException>(() => StrategyFactory.Register("FedAvg", _ => new FedAvg()));
+
+        Assert.Contains("built in", error.Message, StringComparison.Ordinal);
+    }
 }
