@@ -14,7 +14,7 @@ using Grpc.Core;
 namespace Federated.Client.Agent;
 
 /// <summary>How a session ended.</summary>
-public enum SessionEnd
+internal enum SessionEnd
 {
     /// <summary>The coordinator closed the stream: reconnect.</summary>
     Disconnected,

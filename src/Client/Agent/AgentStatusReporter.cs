@@ -4,7 +4,7 @@ using Federated.Client.State;
 namespace Federated.Client.Agent;
 
 /// <summary>Keeps <see cref="AgentStatus"/> and rewrites <c>status.json</c> on every change (small, atomic, best effort).</summary>
-public sealed class AgentStatusReporter
+internal sealed class AgentStatusReporter
 {
     private readonly AgentStateStore _store;
     private readonly TimeProvider _time;

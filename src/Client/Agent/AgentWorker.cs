@@ -23,7 +23,7 @@ namespace Federated.Client.Agent;
 /// persisted agent id) whenever the transport fails. A refused enrolment (FailedPrecondition, PermissionDenied)
 /// stops the host with exit code 2; a coordinator's Shutdown stops it with exit code 0.
 /// </summary>
-public sealed class AgentWorker(
+internal sealed class AgentWorker(
     IOptions<ClientOptions> options,
     AgentStateStore store,
     AgentStatusReporter status,

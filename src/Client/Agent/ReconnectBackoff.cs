@@ -5,7 +5,7 @@ namespace Federated.Client.Agent;
 /// so a fleet of agents that lost the same coordinator does not reconnect in lock-step. <see cref="Reset"/> after a success.
 /// Not thread-safe.
 /// </summary>
-public sealed class ReconnectBackoff
+internal sealed class ReconnectBackoff
 {
     private readonly double _minSeconds;
     private readonly double _maxSeconds;

@@ -16,7 +16,7 @@ namespace Federated.Client.Attacks;
 /// Before the start round, and for <c>none</c>, the delta passes unchanged. The stage is pure apart from the
 /// options; the agent session feeds it.
 /// </summary>
-public sealed class AttackStage
+internal sealed class AttackStage
 {
     private readonly ulong _seed;
 

@@ -30,7 +30,7 @@ public interface IColludingChannel
 }
 
 /// <summary>No colluding channel (a real deployment, a separate process): every call is a no-op.</summary>
-public sealed class NoColludingChannel : IColludingChannel
+internal sealed class NoColludingChannel : IColludingChannel
 {
     /// <summary>The one instance.</summary>
     public static NoColludingChannel Instance { get; } = new();

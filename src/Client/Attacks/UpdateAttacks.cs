@@ -7,7 +7,7 @@ namespace Federated.Client.Attacks;
 /// modified. Means and deviations accumulate in double. <see cref="AttackStage"/> decides which one runs and with
 /// what.
 /// </summary>
-public static class UpdateAttacks
+internal static class UpdateAttacks
 {
     /// <summary>Sign flip: −<paramref name="scale"/>·Δ.</summary>
     public static float[] SignFlip(ReadOnlySpan<float> delta, double scale) => Scale(delta, -scale);

@@ -12,7 +12,7 @@ namespace Federated.Client.Hosting;
 /// from the state directory, so it works whether the agent runs or not), <c>pause</c> and <c>resume</c> (create and
 /// remove the pause file). They take the same settings as the agent (appsettings.json, environment, command line).
 /// </summary>
-public static class AgentCommands
+internal static class AgentCommands
 {
     /// <summary>The command names.</summary>
     public static IReadOnlyList<string> Names { get; } = ["status", "pause", "resume"];

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 namespace Federated.Client.Hosting;
 
 /// <summary>Runs <see cref="ClientOptions.GetErrors"/> when the options are first used (and on start).</summary>
-public sealed class ClientOptionsValidator : IValidateOptions<ClientOptions>
+internal sealed class ClientOptionsValidator : IValidateOptions<ClientOptions>
 {
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, ClientOptions options)

@@ -7,10 +7,10 @@ namespace Federated.Client.Hosting;
 /// <param name="Key">The configuration key, e.g. <c>Client:Threads</c>.</param>
 /// <param name="Default">The default value as text.</param>
 /// <param name="Description">What it does.</param>
-public sealed record OptionDescription(string Key, string Default, string Description);
+internal sealed record OptionDescription(string Key, string Default, string Description);
 
 /// <summary>The <c>--help</c> text: every option with its description and default, printed before the host starts.</summary>
-public static class OptionsHelp
+internal static class OptionsHelp
 {
     /// <summary>True when the command line asks for help (<c>--help</c>, <c>-h</c>, <c>-?</c>, <c>/?</c>).</summary>
     public static bool IsRequested(IEnumerable<string> args)

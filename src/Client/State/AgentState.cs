@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace Federated.Client.State;
 
 /// <summary>What <c>state.json</c> holds: the agent's identity and where it got to.</summary>
-public sealed record AgentState
+internal sealed record AgentState
 {
     /// <summary>
     /// The state directory's format version this build writes: 1 (state.json, model, strategy state, residual,
@@ -44,7 +44,7 @@ public sealed record AgentState
 }
 
 /// <summary>A task result in a line: what <c>federated-client status</c> shows as the last result.</summary>
-public sealed record TaskSummary
+internal sealed record TaskSummary
 {
     /// <summary>The task.</summary>
     public string? TaskId { get; init; }

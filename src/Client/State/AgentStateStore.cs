@@ -15,7 +15,7 @@ namespace Federated.Client.State;
 /// written under a temporary name and renamed over the old one, so a crash leaves either the old or the new file.
 /// A corrupt or future-version file is reported and ignored (the agent id is kept when it can still be read).
 /// </summary>
-public sealed partial class AgentStateStore
+internal sealed partial class AgentStateStore
 {
     /// <summary>The state file's name.</summary>
     public const string StateFileName = "state.json";

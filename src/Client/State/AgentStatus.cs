@@ -4,7 +4,7 @@ namespace Federated.Client.State;
 /// What <c>status.json</c> holds: the running agent's live state, rewritten (atomically) whenever its phase changes, so
 /// that <c>federated-client status</c> can show it without talking to the process.
 /// </summary>
-public sealed record AgentStatus
+internal sealed record AgentStatus
 {
     /// <summary>The file format version.</summary>
     public int Version { get; init; } = 1;

@@ -7,7 +7,7 @@ namespace Federated.Client.State;
 /// temporary name (mode 0600 on Unix from the start) renamed into place, so the key is never readable by others and
 /// never half-written.
 /// </summary>
-public static class IdentityKeyFile
+internal static class IdentityKeyFile
 {
     /// <summary>Loads the key at <paramref name="path"/>, or creates one there when the file does not exist.</summary>
     /// <returns>The identity, and whether it was created now.</returns>

@@ -8,7 +8,7 @@ using Google.Protobuf;
 namespace Federated.Client.State;
 
 /// <summary>What <c>pending/&lt;transfer&gt;/manifest.json</c> says about an upload that is not yet delivered.</summary>
-public sealed record PendingUploadManifest
+internal sealed record PendingUploadManifest
 {
     /// <summary>The manifest's format version.</summary>
     public int Version { get; init; } = 1;
@@ -37,7 +37,7 @@ public sealed record PendingUploadManifest
 /// send after it, and the state the agent had right after sealing it (the error-feedback residual and the strategy
 /// state), which is the state to resume from.
 /// </summary>
-public sealed class PendingUpload
+internal sealed class PendingUpload
 {
     internal PendingUpload(PendingUploadManifest manifest, SealedPayload payload, UploadHeader header, TaskResult result)
     {
@@ -61,7 +61,7 @@ public sealed class PendingUpload
 }
 
 /// <summary>The pending-upload half of the state directory (see <see cref="AgentStateStore"/>).</summary>
-public sealed partial class AgentStateStore
+internal sealed partial class AgentStateStore
 {
     private const string ManifestFile = "manifest.json";
     private const string PayloadFile = "payload.bin";

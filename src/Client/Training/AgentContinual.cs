@@ -15,7 +15,7 @@ namespace Federated.Client.Training;
 /// the replay buffer, the LwF teacher, all at the global model the round starts from), and returns what the round
 /// trains on. Call it from the training thread only.
 /// </summary>
-public sealed class AgentContinual : IDisposable
+internal sealed class AgentContinual : IDisposable
 {
     private readonly ClientContinualOptions _options;
     private readonly string _directory;

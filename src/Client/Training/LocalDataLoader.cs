@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Federated.Client.Training;
 
 /// <summary>Loads the agent's share of the data set once: source → partition → optional cap → tensors on the device.</summary>
-public static class LocalDataLoader
+internal static class LocalDataLoader
 {
     /// <summary>The sample shape of the synthetic source.</summary>
     public static IReadOnlyList<int> SyntheticSampleShape { get; } = [1, 28, 28];

@@ -23,7 +23,7 @@ namespace Federated.Client.Training;
 /// <param name="Update">The update payload (delta plus the strategy's extra tensors), ready to upload.</param>
 /// <param name="Report">Per-epoch metrics and step count.</param>
 /// <param name="Metrics">Metrics the update's stages add to the result (<c>dp_clipped</c> when the delta was clipped for differential privacy).</param>
-public sealed record TrainOutcome(SealedPayload Update, TrainingReport Report, IReadOnlyDictionary<string, double> Metrics);
+internal sealed record TrainOutcome(SealedPayload Update, TrainingReport Report, IReadOnlyDictionary<string, double> Metrics);
 
 /// <summary>One local training run before it is sealed: what the agent's attack stage (if any) works on.</summary>
 /// <param name="Task">The task.</param>
@@ -34,14 +34,14 @@ public sealed record TrainOutcome(SealedPayload Update, TrainingReport Report, I
 /// <param name="Estimates">
 /// The deltas of the extra runs on bootstrap resamples that an estimated ALIE or IPM attack asked for (else empty).
 /// </param>
-public sealed record LocalUpdate(TrainTask Task, string LayoutFingerprint, float[] Delta, IReadOnlyList<KeyValuePair<string, float[]>> Tensors, TrainingReport Report, IReadOnlyList<float[]> Estimates);
+internal sealed record LocalUpdate(TrainTask Task, string LayoutFingerprint, float[] Delta, IReadOnlyList<KeyValuePair<string, float[]>> Tensors, TrainingReport Report, IReadOnlyList<float[]> Estimates);
 
 /// <summary>
 /// The synchronous TorchSharp side of the agent: holds the local data, the model (built on the first task from
 /// its name and the data's sample shape, reused while name and layout stay the same) and the strategy's local
 /// state between rounds. Call it from one background thread at a time, never across an <c>await</c>.
 /// </summary>
-public sealed class LocalTrainingService : IDisposable
+internal sealed class LocalTrainingService : IDisposable
 {
     private readonly ComputeContext _compute;
     private readonly AgentStateStore _store;

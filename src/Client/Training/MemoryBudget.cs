@@ -9,7 +9,7 @@ namespace Federated.Client.Training;
 /// <param name="Granted">The example budget the buffer gets (the configured one, or fewer when that does not fit).</param>
 /// <param name="ExampleBytes">Bytes one buffered example takes (features, label, experience id).</param>
 /// <param name="BudgetBytes">The whole memory budget, in bytes.</param>
-public sealed record ReplaySizing(int Configured, int Granted, long ExampleBytes, long BudgetBytes)
+internal sealed record ReplaySizing(int Configured, int Granted, long ExampleBytes, long BudgetBytes)
 {
     /// <summary>True when the configured budget was clamped.</summary>
     public bool Clamped => Granted < Configured;
@@ -27,7 +27,7 @@ public sealed record ReplaySizing(int Configured, int Granted, long ExampleBytes
 /// whose size follows the model (EWC terms, the LwF teacher, the error-feedback residual, the reconstructed downlink
 /// model) and for pending uploads, which are dropped oldest first when everything together would exceed the budget.
 /// </summary>
-public static class MemoryBudget
+internal static class MemoryBudget
 {
     /// <summary>The largest share of the budget the replay buffer may take.</summary>
     public const double ReplayShare = 0.5;

@@ -10,7 +10,7 @@ namespace Federated.Client.Training;
 /// <see cref="ClientResourceOptions.DutyCycle"/> of the wall time. It runs on the agent's torch thread (blocking
 /// there is what pausing means) and gives up waiting when the task is cancelled.
 /// </summary>
-public sealed class ResourceGate : ITrainingPlugin
+internal sealed class ResourceGate : ITrainingPlugin
 {
     private readonly ClientResourceOptions _options;
     private readonly string _pauseFile;

@@ -6,7 +6,7 @@ using Federated.Client.Hosting;
 namespace Federated.Client.Transfers;
 
 /// <summary>TLS of the agent's channel (<c>Client:Tls</c>): a private CA to trust, and a client certificate for mutual TLS.</summary>
-public static class ClientTls
+internal static class ClientTls
 {
     /// <summary>Configures <paramref name="handler"/> from <paramref name="tls"/> and returns it.</summary>
     /// <exception cref="InvalidOperationException">A certificate or key cannot be loaded.</exception>

@@ -10,7 +10,7 @@ namespace Federated.Client.Transfers;
 /// <see cref="ChunkAssembler.NextSequence"/>), and <c>Upload</c> as one client stream whose first chunk carries the
 /// header (resuming from <c>GetUploadState.next_sequence</c>, header repeated on the resumed stream's first chunk).
 /// </summary>
-public sealed class TransferClient
+internal sealed class TransferClient
 {
     private readonly Protocol.V1.Coordinator.CoordinatorClient _client;
     private readonly Metadata _headers;

@@ -4,7 +4,7 @@ using Grpc.Core;
 namespace Federated.Client.Transfers;
 
 /// <summary>Which failures mean "the connection broke" (reconnect or resume) rather than "this can never work".</summary>
-public static class TransportErrors
+internal static class TransportErrors
 {
     /// <summary>
     /// True for transport failures: <see cref="RpcException"/> Unavailable, Internal, Unknown, Aborted,

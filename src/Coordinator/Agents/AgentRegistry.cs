@@ -6,7 +6,7 @@ using Federated.Protocol.V1;
 namespace Federated.Coordinator.Agents;
 
 /// <summary>An enrolled agent: its credentials, capabilities and (when connected) its session.</summary>
-public sealed class AgentRecord
+internal sealed class AgentRecord
 {
     internal AgentRecord(string id, string token, Capabilities capabilities)
     {
@@ -47,7 +47,7 @@ public sealed class AgentRecord
 }
 
 /// <summary>One open session stream: messages for the agent queue in <see cref="Outbox"/>.</summary>
-public sealed class AgentConnection
+internal sealed class AgentConnection
 {
     internal AgentConnection(string agentId, long number)
     {
@@ -70,7 +70,7 @@ public sealed class AgentConnection
 }
 
 /// <summary>What happened to an agent, for the round loop.</summary>
-public enum AgentEventKind
+internal enum AgentEventKind
 {
     /// <summary>A session opened.</summary>
     Connected,
@@ -83,7 +83,7 @@ public enum AgentEventKind
 /// The agents the coordinator knows. Thread-safe. Session tokens are looked up by their SHA-256, the form the store
 /// keeps, so that enrolments restored after a restart (<see cref="Restore"/>) still authenticate their agents.
 /// </summary>
-public sealed class AgentRegistry(TimeProvider time)
+internal sealed class AgentRegistry(TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, AgentRecord> _agents = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _byTokenHash = new(StringComparer.Ordinal);

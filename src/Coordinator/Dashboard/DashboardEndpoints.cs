@@ -10,7 +10,7 @@ namespace Federated.Coordinator.Dashboard;
 /// elsewhere) at <c>{Path}/</c>, and the JSON it polls at <c>{Path}/api/state</c>. Only GET is mapped; with
 /// <c>Coordinator:Dashboard:AccessToken</c> the JSON needs <c>Authorization: Bearer {token}</c>.
 /// </summary>
-public static class DashboardEndpoints
+internal static class DashboardEndpoints
 {
     // The page runs its own script and style only and talks to its own origin only.
     private const string ContentSecurityPolicy =

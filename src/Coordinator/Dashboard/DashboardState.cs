@@ -23,7 +23,7 @@ namespace Federated.Coordinator.Dashboard;
 /// <param name="Rounds">Every completed round, in order.</param>
 /// <param name="RefreshSeconds">How often the page polls.</param>
 /// <param name="GeneratedAt">When this answer was made.</param>
-public sealed record DashboardState(
+internal sealed record DashboardState(
     string RunId,
     string Model,
     string Strategy,
@@ -46,7 +46,7 @@ public sealed record DashboardState(
 /// <param name="Results">Results accepted so far.</param>
 /// <param name="Failures">Failures so far.</param>
 /// <param name="StartedAt">When it started.</param>
-public sealed record RoundProgress(int Round, int Selected, int Results, int Failures, DateTimeOffset? StartedAt);
+internal sealed record RoundProgress(int Round, int Selected, int Results, int Failures, DateTimeOffset? StartedAt);
 
 /// <summary>The agents the coordinator knows.</summary>
 /// <param name="Online">Agents with an open session.</param>
@@ -54,21 +54,21 @@ public sealed record RoundProgress(int Round, int Selected, int Results, int Fai
 /// <param name="Revoked">Revoked agents among them.</param>
 /// <param name="List">The first <see cref="DashboardStateBuilder.MaxAgentsListed"/> agents, online ones first.</param>
 /// <param name="Truncated">True when <paramref name="List"/> leaves agents out.</param>
-public sealed record AgentsView(int Online, int Known, int Revoked, IReadOnlyList<AgentView> List, bool Truncated);
+internal sealed record AgentsView(int Online, int Known, int Revoked, IReadOnlyList<AgentView> List, bool Truncated);
 
 /// <summary>One agent.</summary>
 /// <param name="Id">Its id.</param>
 /// <param name="Online">True with an open session.</param>
 /// <param name="Revoked">True once revoked.</param>
 /// <param name="LastSeenSecondsAgo">Seconds since it was last heard from (this process); null when never.</param>
-public sealed record AgentView(string Id, bool Online, bool Revoked, double? LastSeenSecondsAgo);
+internal sealed record AgentView(string Id, bool Online, bool Revoked, double? LastSeenSecondsAgo);
 
 /// <summary>Differential privacy.</summary>
 /// <param name="Enabled">True for a differentially private run.</param>
 /// <param name="Epsilon">ε spent after the last completed round; null without differential privacy or before a round.</param>
 /// <param name="Delta">δ at which ε is reported.</param>
 /// <param name="Budget">ε_max; null without a budget.</param>
-public sealed record PrivacyView(bool Enabled, double? Epsilon, double? Delta, double? Budget);
+internal sealed record PrivacyView(bool Enabled, double? Epsilon, double? Delta, double? Budget);
 
 /// <summary>One completed round (a row of <c>rounds.csv</c>); null where the row has no value.</summary>
 /// <param name="Round">The round.</param>
@@ -84,7 +84,7 @@ public sealed record PrivacyView(bool Enabled, double? Epsilon, double? Delta, d
 /// <param name="BytesDown">Wire bytes to agents.</param>
 /// <param name="Epsilon">ε spent after the round.</param>
 /// <param name="WallSeconds">The round's wall time.</param>
-public sealed record RoundPoint(
+internal sealed record RoundPoint(
     int Round, bool Ok, int? Selected, int? Results, int? Failures, int? Rejected,
     double? TestAccuracy, double? TestLoss, double? TrainLoss, long? BytesUp, long? BytesDown, double? Epsilon, double? WallSeconds);
 
@@ -94,7 +94,7 @@ public sealed record RoundPoint(
 internal sealed partial class DashboardJsonContext : JsonSerializerContext;
 
 /// <summary>Builds a <see cref="DashboardState"/> from what the coordinator already keeps.</summary>
-public sealed class DashboardStateBuilder(IOptions<CoordinatorOptions> options, RunStatus status, RoundHistory history, AgentRegistry registry, TimeProvider time)
+internal sealed class DashboardStateBuilder(IOptions<CoordinatorOptions> options, RunStatus status, RoundHistory history, AgentRegistry registry, TimeProvider time)
 {
     /// <summary>Most agents listed one by one.</summary>
     public const int MaxAgentsListed = 200;

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace Federated.Coordinator.Hosting;
 
 /// <summary>Cross-field rules the data annotations cannot express.</summary>
-public sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOptions>
+internal sealed class CoordinatorOptionsValidator : IValidateOptions<CoordinatorOptions>
 {
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, CoordinatorOptions options)

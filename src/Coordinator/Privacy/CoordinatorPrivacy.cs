@@ -15,7 +15,7 @@ namespace Federated.Coordinator.Privacy;
 /// sample), and SHA-256 of the seed otherwise, so that a simulation is reproducible. Round r reads stream r.
 /// </para>
 /// </summary>
-public sealed class CoordinatorPrivacy
+internal sealed class CoordinatorPrivacy
 {
     private const string SamplingKeyPrefix = "poisson-sampling:";
 

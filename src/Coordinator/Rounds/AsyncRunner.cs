@@ -29,7 +29,7 @@ namespace Federated.Coordinator.Rounds;
 /// it has been applied), so the run is the one a federation of agents with those speeds would have produced, whatever
 /// the wall-clock order. Secure aggregation is synchronous-only and refused with this mode.
 /// </remarks>
-public sealed partial class AsyncRunner(
+internal sealed partial class AsyncRunner(
     IOptions<CoordinatorOptions> options,
     AgentRegistry registry,
     IAgentActivator activator,

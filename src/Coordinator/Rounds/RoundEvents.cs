@@ -4,25 +4,25 @@ using Federated.Protocol.V1;
 namespace Federated.Coordinator.Rounds;
 
 /// <summary>Something the round loop must react to.</summary>
-public abstract record RoundEvent(string AgentId);
+internal abstract record RoundEvent(string AgentId);
 
 /// <summary>An agent reported a task result.</summary>
-public sealed record ResultReceived(string AgentId, TaskResult Result) : RoundEvent(AgentId);
+internal sealed record ResultReceived(string AgentId, TaskResult Result) : RoundEvent(AgentId);
 
 /// <summary>
 /// An upload accepted its next chunk (CRC checked, in order). <paramref name="Header"/> is the transfer's header;
 /// <paramref name="Data"/> is the chunk's bytes (immutable).
 /// </summary>
-public sealed record UploadChunkReceived(string AgentId, string TransferId, UploadHeader Header, int Sequence, ReadOnlyMemory<byte> Data) : RoundEvent(AgentId);
+internal sealed record UploadChunkReceived(string AgentId, string TransferId, UploadHeader Header, int Sequence, ReadOnlyMemory<byte> Data) : RoundEvent(AgentId);
 
 /// <summary>An agent answered a secure-aggregation stage.</summary>
-public sealed record SecAggReceived(string AgentId, SecAggReply Reply) : RoundEvent(AgentId);
+internal sealed record SecAggReceived(string AgentId, SecAggReply Reply) : RoundEvent(AgentId);
 
 /// <summary>An agent's session opened or closed.</summary>
-public sealed record AgentChanged(string AgentId, bool Connected) : RoundEvent(AgentId);
+internal sealed record AgentChanged(string AgentId, bool Connected) : RoundEvent(AgentId);
 
 /// <summary>The queue from the gRPC handlers to the round loop.</summary>
-public sealed class RoundEvents
+internal sealed class RoundEvents
 {
     private readonly Channel<RoundEvent> _channel = Channel.CreateUnbounded<RoundEvent>(new UnboundedChannelOptions { SingleReader = true });
 

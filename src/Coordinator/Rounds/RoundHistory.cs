@@ -4,7 +4,7 @@ namespace Federated.Coordinator.Rounds;
 /// The run's completed rounds as the round loop recorded them (the rows of <c>rounds.csv</c> and of the store), for
 /// readers on other threads (the dashboard). Written by the round loop only; readers get immutable snapshots.
 /// </summary>
-public sealed class RoundHistory
+internal sealed class RoundHistory
 {
     private readonly Lock _lock = new();
     private IReadOnlyList<IReadOnlyDictionary<string, string>> _rows = [];

@@ -22,7 +22,7 @@ namespace Federated.Coordinator.Rounds;
 /// count or the deadline, aggregates them through the strategy, evaluates, checkpoints, and records metrics.
 /// It owns the global model; gRPC handlers only post events to it.
 /// </summary>
-public sealed partial class RoundRunner(
+internal sealed partial class RoundRunner(
     IOptions<CoordinatorOptions> options,
     AgentRegistry registry,
     IAgentActivator activator,

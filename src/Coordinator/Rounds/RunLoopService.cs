@@ -10,7 +10,7 @@ namespace Federated.Coordinator.Rounds;
 /// loop's event queue while it runs, and stops the application with exit code 1 when the run fails for a reason an
 /// operator must see (bad state on disk, bad configuration, I/O, too few agents in time).
 /// </summary>
-public abstract class RunLoopService : BackgroundService
+internal abstract class RunLoopService : BackgroundService
 {
     /// <summary>The agents whose connections the loop hears about.</summary>
     protected abstract AgentRegistry Registry { get; }

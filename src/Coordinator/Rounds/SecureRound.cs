@@ -17,7 +17,7 @@ namespace Federated.Coordinator.Rounds;
 /// <param name="SlowestTrain">The slowest survivor's training seconds.</param>
 /// <param name="Losses">The survivors' training losses and example counts.</param>
 /// <param name="Metrics">Figures for the round's metrics row (<c>secagg_*</c>).</param>
-public sealed record SecureRoundOutcome(ClientUpdate? Aggregate, int Survivors, string? FailureReason, double SlowestTrain, IReadOnlyList<(double Loss, long Examples)> Losses, IReadOnlyDictionary<string, string> Metrics);
+internal sealed record SecureRoundOutcome(ClientUpdate? Aggregate, int Survivors, string? FailureReason, double SlowestTrain, IReadOnlyList<(double Loss, long Examples)> Losses, IReadOnlyDictionary<string, string> Metrics);
 
 /// <summary>
 /// The four SecAgg+ stages of one round over the agents' sessions, driven by the round loop's events: after training
@@ -27,7 +27,7 @@ public sealed record SecureRoundOutcome(ClientUpdate? Aggregate, int Survivors, 
 /// Each stage ends when every agent still in the round has answered or at its deadline; an agent that has not answered
 /// by then (or failed, or disconnected) is a dropout.
 /// </summary>
-public sealed partial class SecureRound
+internal sealed partial class SecureRound
 {
     private readonly SecureAggregationSettings _settings;
     private readonly AgentRegistry _registry;

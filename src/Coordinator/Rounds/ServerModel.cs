@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 namespace Federated.Coordinator.Rounds;
 
 /// <summary>The coordinator's copy of the model: the initial weights, the layout, and server-side evaluation.</summary>
-public sealed class ServerModel : IDisposable
+internal sealed class ServerModel : IDisposable
 {
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly TensorDataset? _evaluation;

@@ -13,7 +13,7 @@ namespace Federated.Coordinator.Rounds;
 /// (<see cref="AdvanceRound"/>); the asynchronous loop orders results by their virtual finishing times and moves the
 /// clock with <see cref="AdvanceTo"/>. Communication and server time are not simulated (both loops alike).
 /// </summary>
-public sealed class VirtualClock
+internal sealed class VirtualClock
 {
     // Φ⁻¹(0.95): a lognormal whose 95th percentile is spread × its 5th has σ = ln(spread) / (2 · 1.6449).
     private const double Z95 = 1.6448536269514722;

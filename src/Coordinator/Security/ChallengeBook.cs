@@ -12,7 +12,7 @@ namespace Federated.Coordinator.Security;
 /// The challenges this coordinator issued and not yet saw answered. A nonce is taken out the first time it is
 /// presented, whatever the outcome, so a replayed signature finds nothing; an expired one is refused.
 /// </summary>
-public sealed class ChallengeBook(IOptions<CoordinatorOptions> options, TimeProvider time)
+internal sealed class ChallengeBook(IOptions<CoordinatorOptions> options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, Pending> _pending = new(StringComparer.Ordinal);
     private readonly SecuritySettings _settings = options.Value.Security;
@@ -89,7 +89,7 @@ public sealed class ChallengeBook(IOptions<CoordinatorOptions> options, TimeProv
 /// A token bucket on enrolments (<see cref="SecuritySettings.EnrolmentsPerMinute"/>, <see cref="SecuritySettings.EnrolmentBurst"/>),
 /// timed by the injected <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class EnrolmentRateLimiter(IOptions<CoordinatorOptions> options, TimeProvider time)
+internal sealed class EnrolmentRateLimiter(IOptions<CoordinatorOptions> options, TimeProvider time)
 {
     private readonly Lock _gate = new();
     private readonly double _perSecond = options.Value.Security.EnrolmentsPerMinute / 60.0;

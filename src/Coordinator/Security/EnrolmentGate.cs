@@ -15,7 +15,7 @@ namespace Federated.Coordinator.Security;
 /// <param name="Code">OK, or the status of the refusal.</param>
 /// <param name="Refusal">Why it was refused.</param>
 /// <param name="Via">How the key was admitted: registered, token, or open.</param>
-public sealed record Admission(string AgentId, byte[]? PublicKey, StatusCode Code, string? Refusal, string Via)
+internal sealed record Admission(string AgentId, byte[]? PublicKey, StatusCode Code, string? Refusal, string Via)
 {
     /// <summary>True when admitted.</summary>
     public bool Ok => Code == StatusCode.OK;
@@ -29,7 +29,7 @@ public sealed record Admission(string AgentId, byte[]? PublicKey, StatusCode Cod
 /// open mode, that an id stays with the key that first used it. Unknown keys, bad or replayed signatures get
 /// Unauthenticated; revoked agents PermissionDenied.
 /// </summary>
-public sealed class EnrolmentGate(IOptions<CoordinatorOptions> options, AgentKeyStore store, ChallengeBook challenges, AgentRegistry registry)
+internal sealed class EnrolmentGate(IOptions<CoordinatorOptions> options, AgentKeyStore store, ChallengeBook challenges, AgentRegistry registry)
 {
     private readonly SecuritySettings _settings = options.Value.Security;
 

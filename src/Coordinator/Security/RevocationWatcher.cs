@@ -9,7 +9,7 @@ namespace Federated.Coordinator.Security;
 /// coordinator, every known agent the file now marks revoked: its token stops working and its session closes with
 /// PermissionDenied. (Enrolments and session opens also read the file, so a revoked agent never gets back in.)
 /// </summary>
-public sealed class RevocationWatcher(IOptions<CoordinatorOptions> options, AgentKeyStore store, AgentRegistry registry, TimeProvider time, ILogger<RevocationWatcher> logger) : BackgroundService
+internal sealed class RevocationWatcher(IOptions<CoordinatorOptions> options, AgentKeyStore store, AgentRegistry registry, TimeProvider time, ILogger<RevocationWatcher> logger) : BackgroundService
 {
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

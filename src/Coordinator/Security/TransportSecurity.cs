@@ -112,7 +112,7 @@ public static class CoordinatorKestrel
 /// Refuses gRPC calls that arrive without TLS unless <c>Coordinator:Security:Plaintext</c> allows them (from loopback
 /// peers, or from anyone). The health service stays reachable, so that probes work whatever the policy.
 /// </summary>
-public sealed class TransportSecurityInterceptor(IOptions<CoordinatorOptions> options, ILogger<TransportSecurityInterceptor> logger) : Interceptor
+internal sealed class TransportSecurityInterceptor(IOptions<CoordinatorOptions> options, ILogger<TransportSecurityInterceptor> logger) : Interceptor
 {
     private readonly PlaintextPolicy _policy = options.Value.Security.PlaintextPolicy;
 
@@ -167,7 +167,7 @@ public sealed class TransportSecurityInterceptor(IOptions<CoordinatorOptions> op
 }
 
 /// <summary>Healthy once the coordinator has started and until it begins to stop (<c>grpc.health.v1.Health</c> reports SERVING).</summary>
-public sealed class CoordinatorReadiness(IHostApplicationLifetime lifetime) : IHealthCheck
+internal sealed class CoordinatorReadiness(IHostApplicationLifetime lifetime) : IHealthCheck
 {
     /// <inheritdoc />
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>

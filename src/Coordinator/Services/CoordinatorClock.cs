@@ -1,7 +1,7 @@
 namespace Federated.Coordinator.Services;
 
 /// <summary>When this coordinator process started, read through the injected <see cref="TimeProvider"/>.</summary>
-public sealed class CoordinatorClock(TimeProvider time)
+internal sealed class CoordinatorClock(TimeProvider time)
 {
     private readonly long _started = time.GetTimestamp();
 

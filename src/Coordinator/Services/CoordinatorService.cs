@@ -18,7 +18,7 @@ namespace Federated.Coordinator.Services;
 /// gRPC through <see cref="CoordinatorWireBinding"/> (a request that does not parse is answered InvalidArgument).
 /// </summary>
 [BindServiceMethod(typeof(CoordinatorWireBinding), nameof(CoordinatorWireBinding.BindService))]
-public sealed partial class CoordinatorService(
+internal sealed partial class CoordinatorService(
     IOptions<CoordinatorOptions> options,
     AgentRegistry registry,
     TransferHub transfers,

@@ -13,7 +13,7 @@ namespace Federated.Coordinator.Services;
 /// the wire contract is bound, by name, to the service method of the same name; the responses are serialised as the
 /// generated code does.
 /// </summary>
-public static class CoordinatorWireBinding
+internal static class CoordinatorWireBinding
 {
     /// <summary>The wire contract's service descriptor (server reflection reads it from here).</summary>
     public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => Protocol.V1.Coordinator.Descriptor;

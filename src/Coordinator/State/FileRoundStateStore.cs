@@ -9,7 +9,7 @@ namespace Federated.Coordinator.State;
 /// and renamed, so a crash at any point leaves the previous state loadable. The two newest checkpoints are kept.
 /// Selected with <c>Coordinator:Store=file</c>; the default is <see cref="SqliteRoundStateStore"/>.
 /// </summary>
-public sealed class FileRoundStateStore(string directory) : IRoundStateStore
+internal sealed class FileRoundStateStore(string directory) : IRoundStateStore
 {
     private const string CurrentFile = "CURRENT";
     private const string AgentsFile = "enrolments.json";

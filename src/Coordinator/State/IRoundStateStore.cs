@@ -1,7 +1,7 @@
 namespace Federated.Coordinator.State;
 
 /// <summary>Everything the coordinator needs to resume a run at the next round.</summary>
-public sealed class RoundCheckpoint
+internal sealed class RoundCheckpoint
 {
     /// <summary>The run this checkpoint belongs to.</summary>
     public required string RunId { get; init; }
@@ -47,13 +47,13 @@ public sealed class RoundCheckpoint
 /// <param name="Capabilities">The agent's <c>Capabilities</c> message, protobuf-encoded.</param>
 /// <param name="EnrolledUnixMs">When the agent first enrolled (Unix milliseconds).</param>
 /// <param name="LastEnrolledUnixMs">When it last enrolled (Unix milliseconds).</param>
-public sealed record AgentEnrolment(string AgentId, string TokenSha256, byte[] Capabilities, long EnrolledUnixMs, long LastEnrolledUnixMs);
+internal sealed record AgentEnrolment(string AgentId, string TokenSha256, byte[] Capabilities, long EnrolledUnixMs, long LastEnrolledUnixMs);
 
 /// <summary>
 /// Where the coordinator keeps its state: checkpoints, per-round metrics, the privacy ledger and enrolments. Saves are
 /// atomic and durable when they return: a crash (even SIGKILL or a power cut) leaves the previous state intact.
 /// </summary>
-public interface IRoundStateStore
+internal interface IRoundStateStore
 {
     /// <summary>
     /// Persists <paramref name="checkpoint"/>: the model, the strategy state, the round's provisional metrics row and

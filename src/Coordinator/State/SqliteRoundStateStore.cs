@@ -24,7 +24,7 @@ namespace Federated.Coordinator.State;
 /// date in one transaction per step, and a database from a newer coordinator is refused.
 /// </para>
 /// </summary>
-public sealed class SqliteRoundStateStore : IRoundStateStore, IDisposable
+internal sealed class SqliteRoundStateStore : IRoundStateStore, IDisposable
 {
     /// <summary>The schema migrations, in order: migration i brings the schema from version i to i + 1.</summary>
     internal static readonly string[] Migrations =

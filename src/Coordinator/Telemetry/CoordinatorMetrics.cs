@@ -9,7 +9,7 @@ namespace Federated.Coordinator.Telemetry;
 /// <c>federated_rounds_completed_total</c>, <c>federated_transfer_bytes_total{direction="up"}</c>,
 /// <c>federated_aggregation_duration_seconds_bucket</c>.
 /// </summary>
-public sealed class CoordinatorMetrics
+internal sealed class CoordinatorMetrics
 {
     /// <summary>The meter's name.</summary>
     public const string MeterName = "Federated.Coordinator";
@@ -86,4 +86,4 @@ public sealed class CoordinatorMetrics
 /// <param name="AggregationSeconds">Aggregation time.</param>
 /// <param name="WallSeconds">The round's wall time.</param>
 /// <param name="Epsilon">ε spent after the round; null without differential privacy.</param>
-public sealed record RoundFigures(int Round, bool Ok, int Participants, int Rejected, long BytesUp, long BytesDown, double AggregationSeconds, double WallSeconds, double? Epsilon);
+internal sealed record RoundFigures(int Round, bool Ok, int Participants, int Rejected, long BytesUp, long BytesDown, double AggregationSeconds, double WallSeconds, double? Epsilon);

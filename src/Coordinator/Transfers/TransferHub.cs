@@ -6,7 +6,7 @@ using Grpc.Core;
 namespace Federated.Coordinator.Transfers;
 
 /// <summary>An upload in progress: its owner, header and assembler. One stream at a time writes to it.</summary>
-public sealed class UploadSlot(string agentId, UploadHeader header, ChunkAssembler assembler)
+internal sealed class UploadSlot(string agentId, UploadHeader header, ChunkAssembler assembler)
 {
     /// <summary>The agent that owns the transfer.</summary>
     public string AgentId { get; } = agentId;
@@ -24,7 +24,7 @@ public sealed class UploadSlot(string agentId, UploadHeader header, ChunkAssembl
 /// <summary>
 /// Payloads the coordinator serves (global models) and receives (client updates), plus byte counters per agent.
 /// </summary>
-public sealed class TransferHub
+internal sealed class TransferHub
 {
     private readonly ConcurrentDictionary<string, SealedPayload> _outgoing = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, UploadSlot> _uploads = new(StringComparer.Ordinal);
@@ -137,7 +137,7 @@ public sealed class TransferHub
 }
 
 /// <summary>Bytes moved for one agent: payload bytes and gRPC message bytes (payload + chunk fields + 5-byte framing).</summary>
-public sealed class TransferCounters
+internal sealed class TransferCounters
 {
     private long _downPayload;
     private long _downWire;
@@ -168,4 +168,4 @@ public sealed class TransferCounters
 }
 
 /// <summary>A snapshot of <see cref="TransferCounters"/>.</summary>
-public sealed record TransferCounts(long DownPayload, long DownWire, long UpPayload, long UpWire);
+internal sealed record TransferCounts(long DownPayload, long DownWire, long UpPayload, long UpWire);
