@@ -21,6 +21,9 @@ public sealed record SecAggReceived(string AgentId, SecAggReply Reply) : RoundEv
 /// <summary>An agent's session opened or closed.</summary>
 public sealed record AgentChanged(string AgentId, bool Connected) : RoundEvent(AgentId);
 
+/// <summary>The reconnect grace of an agent whose session dropped during round <paramref name="Round"/> ran out.</summary>
+public sealed record ReconnectGraceEnded(string AgentId, int Round) : RoundEvent(AgentId);
+
 /// <summary>The queue from the gRPC handlers to the round loop.</summary>
 public sealed class RoundEvents
 {
