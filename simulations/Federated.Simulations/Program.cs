@@ -15,6 +15,7 @@ var root = new RootCommand("Federated simulations: many clients on one machine r
     LaunchCommand.Create(),
     CollectCommand.Create(),
     FaultCommand.Create(),
+    FaultsCommand.Create(),
     FuzzCommand.Create(),
     LoadCommand.Create(),
 };

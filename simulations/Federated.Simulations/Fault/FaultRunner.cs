@@ -228,7 +228,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
     /// Waits until round <paramref name="round"/> (or, should the polls miss it, a later one) is in progress and returns
     /// that round; 0 when the run ended first.
     /// </summary>
-    private static async Task<int> WaitForRoundAsync(string address, Process coordinator, int round, CancellationToken cancellationToken)
+    internal static async Task<int> WaitForRoundAsync(string address, Process coordinator, int round, CancellationToken cancellationToken)
     {
         using var channel = GrpcChannel.ForAddress(address);
         var client = new Protocol.V1.Coordinator.CoordinatorClient(channel);

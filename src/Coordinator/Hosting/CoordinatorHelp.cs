@@ -91,6 +91,7 @@ internal static class CoordinatorHelp
           --Coordinator:EnrollmentKey              Shared secret agents must present as well (default empty = none).
           --Coordinator:HeartbeatSeconds           Agent heartbeat interval (default 5).
           --Coordinator:AgentTimeoutSeconds        Silence after which an agent is dropped (default 30).
+          --Coordinator:ReconnectGraceSeconds      Wait for an agent whose session dropped mid-round to reconnect (default 5; 0: fail it at once).
           --Coordinator:ExitWhenDone               Shut agents down and exit after the last round (default false).
           --Coordinator:MetricsFile                Per-round CSV, relative to StateDirectory (default rounds.csv).
           --Coordinator:Compression:Uplink         Codec of the agents' model deltas, e.g. q8, topk:ratio=0.01+q8

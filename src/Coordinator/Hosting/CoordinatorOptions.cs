@@ -141,6 +141,14 @@ public sealed class CoordinatorOptions
     [Range(0.1, 24 * 3600.0)]
     public double AgentTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// How long a round waits for an agent whose session dropped while it held a task to come back (a network blip)
+    /// before it counts the agent as failed; a result that arrives on the new session within that time counts. 0 fails
+    /// the agent at once (default 5 s).
+    /// </summary>
+    [Range(0.0, 24 * 3600.0)]
+    public double ReconnectGraceSeconds { get; set; } = 5;
+
     /// <summary>After the last round: tell agents to shut down and stop the coordinator.</summary>
     public bool ExitWhenDone { get; set; }
 

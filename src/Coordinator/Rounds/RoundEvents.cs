@@ -21,6 +21,9 @@ internal sealed record SecAggReceived(string AgentId, SecAggReply Reply) : Round
 /// <summary>An agent's session opened or closed.</summary>
 internal sealed record AgentChanged(string AgentId, bool Connected) : RoundEvent(AgentId);
 
+/// <summary>The reconnect grace of an agent whose session dropped during round <paramref name="Round"/> ran out.</summary>
+internal sealed record ReconnectGraceEnded(string AgentId, int Round) : RoundEvent(AgentId);
+
 /// <summary>The queue from the gRPC handlers to the round loop.</summary>
 internal sealed class RoundEvents
 {

@@ -375,6 +375,7 @@ internal sealed partial class RoundRunner(
                         if (TryAccept(received.AgentId, result, layout.TotalLength, layout.Fingerprint, aggregator, streaming, failures))
                         {
                             accepted++;
+                            LogAccepted(logger, round, received.AgentId, result.NumExamples);
                             lastResultAt = time.GetTimestamp();
                             slowestTrain = Math.Max(slowestTrain, result.Metrics.GetValueOrDefault("train_seconds"));
                             if (result.Metrics.TryGetValue("train_loss", out var loss))
@@ -397,7 +398,13 @@ internal sealed partial class RoundRunner(
                         streaming.OnChunk(chunk);
                         aggregateTicks += Stopwatch.GetTimestamp() - chunkStarted;
                         break;
-                    case AgentChanged { Connected: false } gone when pending.ContainsKey(gone.AgentId) && !registry.IsConnected(gone.AgentId) && !registry.HasHeld(gone.AgentId):
+                    case AgentChanged { Connected: false } gone when _options.ReconnectGraceSeconds > 0 && pending.ContainsKey(gone.AgentId) && !registry.IsConnected(gone.AgentId) && !registry.HasHeld(gone.AgentId):
+                        // A dropped link is often back in a second: the agent keeps training, and delivers its pending
+                        // update first thing on its next session. Give it the grace before counting it as failed.
+                        _ = EndGraceLaterAsync(gone.AgentId, round, linked.Token);
+                        break;
+                    case RoundEvent { AgentId: var goneId } gone when (gone is AgentChanged { Connected: false } || gone is ReconnectGraceEnded ended && ended.Round == round)
+                        && pending.ContainsKey(goneId) && !registry.IsConnected(goneId) && !registry.HasHeld(goneId):
                         // (A disconnect of an agent that is connected again, or has not come for its task yet, is stale.)
                         pending.Remove(gone.AgentId);
                         activator.Release(gone.AgentId);
@@ -727,6 +734,20 @@ internal sealed partial class RoundRunner(
         }
     }
 
+    /// <summary>Posts <see cref="ReconnectGraceEnded"/> for <paramref name="agentId"/> once the grace has passed.</summary>
+    private async Task EndGraceLaterAsync(string agentId, int round, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(_options.ReconnectGraceSeconds), time, cancellationToken).ConfigureAwait(false);
+            events.Post(new ReconnectGraceEnded(agentId, round));
+        }
+        catch (OperationCanceledException)
+        {
+            // The round ended first.
+        }
+    }
+
     private void DropLate(ResultReceived late)
     {
         _lateResults++;
@@ -770,6 +791,9 @@ internal sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1107, Level = LogLevel.Warning, Message = "Round {Round}: update of agent {AgentId} rejected: {Reason}")]
     private static partial void LogRejected(ILogger logger, int round, string agentId, string reason);
+
+    [LoggerMessage(EventId = 1121, Level = LogLevel.Debug, Message = "Round {Round}: update of agent {AgentId} accepted ({Examples} examples)")]
+    private static partial void LogAccepted(ILogger logger, int round, string agentId, long examples);
 
     [LoggerMessage(EventId = 1108, Level = LogLevel.Information, Message = "Late result of round {Round} from agent {AgentId} dropped")]
     private static partial void LogLate(ILogger logger, int round, string agentId);

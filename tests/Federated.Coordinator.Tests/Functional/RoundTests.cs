@@ -36,6 +36,37 @@ public sealed class RoundTests : IDisposable
     }
 
     [Fact]
+    public async Task Round_AgentReconnectsWithinTheGrace_ItsResultCounts()
+    {
+        var settings = TestCoordinator.Settings(_state, rounds: 1);
+        settings["Coordinator:MinAvailable"] = "2";
+        settings["Coordinator:MinFit"] = "2";
+        settings["Coordinator:RoundDeadlineSeconds"] = "60";
+        settings["Coordinator:ReconnectGraceSeconds"] = "30";
+        await using var coordinator = await TestCoordinator.StartAsync(settings);
+        await using var a = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
+        await using var b = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
+        await a.ConnectAsync();
+        await b.ConnectAsync();
+        var taskA = (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        var taskB = (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+
+        // The link of b drops while it trains; it comes back on a new session and delivers its update there.
+        await b.DisconnectAsync();
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Logs.Contains("Agent b disconnected"), TimeSpan.FromSeconds(10), "b's disconnect");
+        await using var back = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
+        await back.ConnectAsync();
+        await AnswerAsync(a, taskA);
+        await AnswerAsync(back, taskB);
+        await TestCoordinator.WaitUntilAsync(() => coordinator.Status.CompletedRounds == 1, TimeSpan.FromSeconds(30), "round 1");
+
+        var row = MetricsRow(1);
+        Assert.Contains("results=2", row);
+        Assert.Contains("failures=0", row);
+        Assert.False(coordinator.Logs.Contains("disconnected during the round"));
+    }
+
+    [Fact]
     public async Task Round_AgentDisconnectsMidRound_CompletesWithKOfNWithoutWaiting()
     {
         var settings = TestCoordinator.Settings(_state, rounds: 1);
