@@ -22,7 +22,7 @@ public sealed class PackTests : IDisposable
     {
         var (exitCode, output) = Pack();
 
-        Assert.True(exitCode == 0, $"dotnet pack failed ({exitCode}):\n{output}");
+        Assert.True(exitCode == 0, $"dotnet pack --no-build failed ({exitCode}); it packs what the solution build produced, so build Federated.sln in this configuration first:\n{output}");
         var packages = Directory.GetFiles(_output, "*.nupkg").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(PackageIds.Length, packages.Count);
         foreach (var id in PackageIds)
