@@ -66,3 +66,6 @@ catch (Exception e) when (e is InvalidDataException or DirectoryNotFoundExceptio
     Console.Error.WriteLine($"federated-coordinator: {e.Message}");
     return 2;
 }
+
+/// <summary>The executable's entry point; internal, so that an app referencing this package keeps its own <c>Program</c> unambiguous.</summary>
+internal sealed partial class Program;
