@@ -228,6 +228,14 @@ internal sealed class AgentSession : IDisposable
         _runtime.Status.Phase("idle");
         await foreach (var message in tasks.ReadAllAsync(cancellationToken))
         {
+            if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && _runtime.State.LastResult is { Delivered: true, Kind: "train" } last && last.TaskId == message.Train.TaskId)
+            {
+                // A coordinator re-sends the task of an agent whose session dropped mid-round; this agent had already
+                // sealed that task's update and delivered it first thing on the new session.
+                AgentLog.TaskAlreadyDelivered(_logger, message.Train.TaskId, message.Train.Round);
+                continue;
+            }
+
             if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && SimulatedDropout(message.Train.Round))
             {
                 AgentLog.SimulatedDropout(_logger, message.Train.TaskId, message.Train.Round);

@@ -242,6 +242,8 @@ public sealed partial class RoundRunner(
         var deadlineUnix = time.GetUtcNow().AddSeconds(_options.RoundDeadlineSeconds).ToUnixTimeMilliseconds() / 1000.0;
         var config = strategy.ConfigureFit(round);
         var pending = new Dictionary<string, string>(StringComparer.Ordinal);
+        var sentTasks = new Dictionary<string, CoordinatorMessage>(StringComparer.Ordinal);
+        var absent = new HashSet<string>(StringComparer.Ordinal);
         var failures = new List<ClientFailure>();
         var offline = new List<string>();
         var secure = _options.SecureAggregation.Enabled
@@ -288,6 +290,7 @@ public sealed partial class RoundRunner(
             else if (registry.TrySend(agentId, message))
             {
                 pending[agentId] = task.TaskId;
+                sentTasks[agentId] = message;
             }
             else
             {
@@ -402,6 +405,12 @@ public sealed partial class RoundRunner(
                         // A dropped link is often back in a second: the agent keeps training, and delivers its pending
                         // update first thing on its next session. Give it the grace before counting it as failed.
                         _ = EndGraceLaterAsync(gone.AgentId, round, linked.Token);
+                        absent.Add(gone.AgentId);
+                        break;
+                    case AgentChanged { Connected: true } back when absent.Remove(back.AgentId) && pending.ContainsKey(back.AgentId) && sentTasks.TryGetValue(back.AgentId, out var again):
+                        // Back within its grace. The agent may have lost its task with the session: send it again (an
+                        // agent that had sealed its update delivers it first on the new session and skips the task).
+                        registry.TrySend(back.AgentId, again);
                         break;
                     case RoundEvent { AgentId: var goneId } gone when (gone is AgentChanged { Connected: false } || gone is ReconnectGraceEnded ended && ended.Round == round)
                         && pending.ContainsKey(goneId) && !registry.IsConnected(goneId) && !registry.HasHeld(goneId):
