@@ -56,12 +56,7 @@ internal sealed class FaultSuite(FaultSuiteSettings settings, TextWriter console
     {
         var coordinatorDll = ChildProcesses.ShippedDll("Coordinator", "federated-coordinator.dll");
         var clientDll = ChildProcesses.ShippedDll("Client", "federated-client.dll");
-        if (Directory.Exists(settings.OutputDirectory))
-        {
-            Directory.Delete(settings.OutputDirectory, recursive: true);
-        }
-
-        Directory.CreateDirectory(settings.OutputDirectory);
+        ChildProcesses.ResetDirectory(settings.OutputDirectory);
         var clock = Stopwatch.StartNew();
         var outcomes = new List<FaultRunOutcome>();
         foreach (var kind in settings.Kinds)
