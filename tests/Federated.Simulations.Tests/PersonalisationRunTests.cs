@@ -38,6 +38,28 @@ public sealed class PersonalisationRunTests : IDisposable
     }
 
     [Fact]
+    public void ShippedPersonalisationScenarios_DifferOnlyInTheStrategy()
+    {
+        if (!Directory.Exists(new DataSection().ResolvedDirectory))
+        {
+            return; // needs Fashion-MNIST, which CI machines may not have
+        }
+
+        var shipped = new[] { "fedavg", "fedper", "ditto" }
+            .Select(name => Scenario.Load(Path.Combine(AppContext.BaseDirectory, "scenarios", "personalisation", name + ".json")))
+            .ToList();
+
+        Assert.Equal(["fedavg", "fedper", "ditto"], shipped.Select(s => s.Strategy.Name));
+        foreach (var scenario in shipped)
+        {
+            Assert.Equal(("dirichlet:0.1", 20, 20, "simple-cnn", 0.2), (scenario.Data.Partition, scenario.Clients, scenario.ResolvedSampled, scenario.Model, scenario.Data.LocalTestFraction));
+            scenario.Strategy = shipped[0].Strategy;
+            scenario.Name = shipped[0].Name;
+            Assert.Equal(shipped[0].ToJson(), scenario.ToJson());
+        }
+    }
+
+    [Fact]
     public async Task Run_FedPer_ReportsPerAgentSpreads_AndNeverMovesTheGlobalHead()
     {
         var scenario = Scenario.Load(Path.Combine(AppContext.BaseDirectory, "scenarios", "smoke.json"));
