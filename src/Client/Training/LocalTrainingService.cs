@@ -324,7 +324,9 @@ public sealed class LocalTrainingService : IDisposable
             {
                 var extra = algorithm.Personalize(round, local, (more, personalOptions) =>
                 {
-                    var personalHooks = more.Concat(continualPlugins).ToList();
+                    // The personal pass: the algorithm's own plug-ins and the resource gate, not the continual plug-ins
+                    // (their state follows the shared model's training).
+                    var personalHooks = more.ToList();
                     if (Gate is not null)
                     {
                         personalHooks.Add(Gate);

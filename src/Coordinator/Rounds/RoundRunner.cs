@@ -322,6 +322,7 @@ public sealed partial class RoundRunner(
         var lastResultAt = started;
         var clientLosses = new List<(double Loss, long Examples)>();
         var agentRows = new List<Dictionary<string, string>>();
+        var localAccuracies = new List<double>();
         IReadOnlyDictionary<string, string> secureMetrics = new Dictionary<string, string>();
         if (secure is not null)
         {
@@ -376,6 +377,7 @@ public sealed partial class RoundRunner(
                         if (AgentRow(round, received.AgentId, result) is { } agentRow)
                         {
                             agentRows.Add(agentRow);
+                            localAccuracies.Add(result.Metrics[LocalAccuracyMetric]);
                         }
 
                         var addStarted = Stopwatch.GetTimestamp();
@@ -590,7 +592,7 @@ public sealed partial class RoundRunner(
         }
 
         // Per-agent spreads, not only means: every agent that sent a result with a local test accuracy this round.
-        if (MetricSpread.Of(agentRows.Select(r => double.Parse(r[LocalAccuracyMetric], CultureInfo.InvariantCulture))) is { } spread)
+        if (MetricSpread.Of(localAccuracies) is { } spread)
         {
             foreach (var (key, value) in spread.Columns(LocalAccuracyColumn))
             {
