@@ -30,6 +30,8 @@ public sealed class PersonalisationRunTests : IDisposable
     [InlineData("""{ "data": { "source": "synthetic" }, "strategy": { "name": "ditto", "options": { "lambda": "-1" } } }""", "lambda")]
     [InlineData("""{ "data": { "source": "synthetic" }, "strategy": { "name": "ditto", "options": { "lambda": "0.1", "head": "fc3" } } }""", "no option 'head'")]
     [InlineData("""{ "data": { "source": "synthetic", "localTestFraktion": 0.2 } }""", "localTestFraktion")]
+    [InlineData("""{ "data": { "source": "synthetic" }, "model": "mlp", "strategy": { "name": "fedper", "options": { "head": "fc9" } } }""", "'fc9' names no weight of the model")]
+    [InlineData("""{ "data": { "source": "synthetic" }, "model": "simple-cnn", "strategy": { "name": "fedper", "options": { "head_layers": "5" } } }""", "would be the whole model")]
     public void Load_BadPersonalisationValue_SaysWhy(string json, string message)
     {
         var error = Assert.Throws<ScenarioException>(() => Scenario.Load(Write(json)));

@@ -194,7 +194,14 @@ public sealed class Scenario
 
         try
         {
-            StrategyFactory.Create(Strategy!.Name, Strategy.Options);
+            var strategy = StrategyFactory.Create(Strategy!.Name, Strategy.Options);
+            if (Learning.Personalization.FedPer.FromConfig(strategy.ConfigureFit(1)) is { } head)
+            {
+                // The head must name weights of the scenario's model (and not all of them).
+                var classes = Data.Source == "synthetic" ? Data.SyntheticClasses : 10;
+                using var model = ModelFactory.Create(Model, new ModelShape(1, 28, 28, classes), TorchSharp.torch.CPU);
+                head.Resolve(new Learning.Weights.ModelWeights(model).Layout);
+            }
         }
         catch (ArgumentException e)
         {

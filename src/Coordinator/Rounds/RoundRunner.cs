@@ -62,6 +62,19 @@ public sealed partial class RoundRunner(
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var strategy = StrategyFactory.Create(_options.Strategy, _options.StrategyOptions);
+        // A FedPer head is checked against the model once, on start, rather than failing every agent in every round.
+        if (Learning.Personalization.FedPer.FromConfig(strategy.ConfigureFit(1)) is { } head)
+        {
+            try
+            {
+                head.Resolve(server.Weights.Layout);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidOperationException($"Coordinator:StrategyOptions: {e.Message}", e);
+            }
+        }
+
         var checkpoint = _options.Resume ? store.TryLoad() : null;
         _privacy = CoordinatorPrivacy.Create(_options);
         var dp = _privacy?.Wrap(strategy, checkpoint?.PrivacyLedger);
