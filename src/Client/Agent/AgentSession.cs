@@ -487,6 +487,11 @@ internal sealed class AgentSession : IDisposable
                 ["download_seconds"] = downloadSeconds,
                 ["examples"] = report.Samples,
             };
+            foreach (var (key, value) in local.Metrics)
+            {
+                metrics[key] = value;
+            }
+
             var state = _runtime.State with { LastRound = task.Round, LastTaskId = task.TaskId };
             _runtime.State = await _runtime.Torch.RunAsync(() => service.Persist(state), cancellationToken);
             _secure = new SecureRoundAgent(task, _runtime.Identity, sent, examples, metrics, report.Steps, SecAggFault(task.Round) == "bad-signature");

@@ -38,8 +38,11 @@ internal static class CoordinatorHelp
           --Coordinator:Seed                       Initial model, sampling and client training seed (default 1).
           --Coordinator:Rounds                     Rounds to run (default 3).
           --Coordinator:Strategy                   fedavg | fedprox | fedavgm | fedadagrad | fedadam | fedyogi |
-                                                   scaffold | fednova (default fedavg).
-          --Coordinator:StrategyOptions:<name>     Strategy options, e.g. mu, server_lr, momentum, eta, tau.
+                                                   scaffold | fednova | fedper | ditto (default fedavg).
+          --Coordinator:StrategyOptions:<name>     Strategy options, e.g. mu, server_lr, momentum, eta, tau;
+                                                   fedper: head (parameter prefixes, e.g. fc3) or head_layers
+                                                   (last N layers, default 1) stay on the agents; ditto: lambda
+                                                   (default 0.1), personal_epochs (default 0: the local epochs).
           --Coordinator:StrategyOptions:aggregator Byzantine-robust aggregation stage (any strategy but scaffold):
                                                    the round's updates are validated and reduced by this rule, and
                                                    the strategy's server step runs on the result. Rules: mean |

@@ -10,6 +10,7 @@ using Federated.Coordinator.Telemetry;
 using Federated.Coordinator.Transfers;
 using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Privacy;
+using Federated.Learning.Reporting;
 using Federated.Learning.Strategies;
 using Federated.Protocol.Transfers;
 using Federated.Protocol.V1;
@@ -61,6 +62,19 @@ public sealed partial class RoundRunner(
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var strategy = StrategyFactory.Create(_options.Strategy, _options.StrategyOptions);
+        // A FedPer head is checked against the model once, on start, rather than failing every agent in every round.
+        if (Learning.Personalization.FedPer.FromConfig(strategy.ConfigureFit(1)) is { } head)
+        {
+            try
+            {
+                head.Resolve(server.Weights.Layout);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidOperationException($"Coordinator:StrategyOptions: {e.Message}", e);
+            }
+        }
+
         var checkpoint = _options.Resume ? store.TryLoad() : null;
         _privacy = CoordinatorPrivacy.Create(_options);
         var dp = _privacy?.Wrap(strategy, checkpoint?.PrivacyLedger);
@@ -323,6 +337,8 @@ public sealed partial class RoundRunner(
         var aggregateTicks = 0L;
         var lastResultAt = started;
         var clientLosses = new List<(double Loss, long Examples)>();
+        var agentRows = new List<Dictionary<string, string>>();
+        var localAccuracies = new List<double>();
         IReadOnlyDictionary<string, string> secureMetrics = new Dictionary<string, string>();
         if (secure is not null)
         {
@@ -374,6 +390,12 @@ public sealed partial class RoundRunner(
                         }
 
                         _compression.Delivered(received.AgentId);
+                        if (AgentRow(round, received.AgentId, result) is { } agentRow)
+                        {
+                            agentRows.Add(agentRow);
+                            localAccuracies.Add(result.Metrics[LocalAccuracyMetric]);
+                        }
+
                         var addStarted = Stopwatch.GetTimestamp();
                         if (TryAccept(received.AgentId, result, layout.TotalLength, layout.Fingerprint, aggregator, streaming, failures))
                         {
@@ -598,6 +620,15 @@ public sealed partial class RoundRunner(
             row.TryAdd("agg_" + key, Inv(value, "G6"));
         }
 
+        // Per-agent spreads, not only means: every agent that sent a result with a local test accuracy this round.
+        if (MetricSpread.Of(localAccuracies) is { } spread)
+        {
+            foreach (var (key, value) in spread.Columns(LocalAccuracyColumn))
+            {
+                row[key] = Inv(value, key.EndsWith("_n", StringComparison.Ordinal) ? "F0" : "F5");
+            }
+        }
+
         foreach (var (key, value) in secureMetrics)
         {
             row.TryAdd(key, value);
@@ -612,6 +643,11 @@ public sealed partial class RoundRunner(
         _history[^1] = row;
         row["checkpoint_s"] = Inv(checkpointSeconds, "F3");
         store.CompleteRound(runId, round, row);
+        foreach (var agentRow in agentRows)
+        {
+            MetricsCsv.Append(AgentMetricsPath, agentRow);
+        }
+
         AppendMetrics(row);
         metrics.RoundFinished(new RoundFigures(round, roundOk, accepted, rejected, counts.Sum(c => c.UpWire), counts.Sum(c => c.DownWire), aggregateSeconds, wall, epsilon));
 
@@ -764,6 +800,35 @@ public sealed partial class RoundRunner(
 
         registry.TrySend(late.AgentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = late.Result.TaskId, Reason = "late: the round already closed" } });
         LogLate(logger, late.Result.Round, late.AgentId);
+    }
+
+    /// <summary>The result metric the agents report their local test accuracy in.</summary>
+    internal const string LocalAccuracyMetric = "local_test_accuracy";
+
+    /// <summary>The prefix of the rounds.csv columns of its spread over the agents (<c>local_acc_mean</c>, …).</summary>
+    internal const string LocalAccuracyColumn = "local_acc";
+
+    /// <summary>The per-agent CSV, beside the per-round one: a row per agent and round with a local test accuracy.</summary>
+    private string AgentMetricsPath => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(MetricsPath))!, "agents.csv");
+
+    /// <summary>The agents.csv row of <paramref name="result"/>, or null when it carries no finite local test accuracy.</summary>
+    private static Dictionary<string, string>? AgentRow(int round, string agentId, TaskResult result)
+    {
+        if (!result.Metrics.TryGetValue(LocalAccuracyMetric, out var accuracy) || !double.IsFinite(accuracy))
+        {
+            return null;
+        }
+
+        return new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["round"] = Inv(round),
+            ["agent"] = agentId,
+            [LocalAccuracyMetric] = Inv(accuracy, "F5"),
+            ["local_test_loss"] = Inv(result.Metrics.GetValueOrDefault("local_test_loss", double.NaN), "F5"),
+            ["local_test_examples"] = Inv(result.Metrics.GetValueOrDefault("local_test_examples", double.NaN), "F0"),
+            ["train_loss"] = Inv(result.Metrics.GetValueOrDefault("train_loss", double.NaN), "F5"),
+            ["examples"] = Inv(result.NumExamples, "F0"),
+        };
     }
 
     private string MetricsPath => Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile);
