@@ -124,10 +124,13 @@ public sealed class SecureAggregationSection
         // With buckets, each bucket (B to 2B − 1 agents) is its own SecAgg+ round.
         var largest = BucketSize > 0 && n >= 2 * BucketSize ? (2 * BucketSize) - 1 : n;
         var smallest = BucketSize > 0 && n >= 2 * BucketSize ? BucketSize : n;
-        var degree = ToSettings().ResolveDegree(smallest);
-        if (degree != smallest - 1 && degree % 2 != 0)
+        for (var size = smallest; size <= largest; size++)
         {
-            Fail($"'secureAggregation.degree' must be even (a Harary graph) or at least the agents per {(smallest < n ? "bucket" : "round")} − 1 = {smallest - 1} (the complete graph) (got {Degree}).");
+            var degree = ToSettings().ResolveDegree(size);
+            if (degree != size - 1 && degree % 2 != 0)
+            {
+                Fail($"'secureAggregation.degree' must be even (a Harary graph) or at least the agents per {(smallest < n ? "bucket" : "round")} − 1 = {size - 1} (the complete graph) (got {Degree}).");
+            }
         }
 
         if (Noise.Multiplier > 0)
