@@ -249,6 +249,7 @@ public sealed class PrivacyOptionsValidatorTests
     [InlineData("NoiseClip", "Coordinator:SecureAggregation:Noise:L2Clip must be positive")]
     [InlineData("NoiseDelta", "Coordinator:SecureAggregation:Noise:Delta must lie in (0, 1)")]
     [InlineData("NoiseNegative", "Coordinator:SecureAggregation:Noise:Multiplier must be 0 (no noise) or positive")]
+    [InlineData("NoiseBoth", "Set one of Coordinator:SecureAggregation:Noise:Multiplier and Coordinator:SecureAggregation:Noise:TargetEpsilon")]
     [InlineData("BucketOne", "Coordinator:SecureAggregation:BucketSize must be 0 (one bucket) or at least 2")]
     [InlineData("BucketRule", "Coordinator:SecureAggregation:BucketAggregator 'averaging' is not a robust rule")]
     [InlineData("BucketThreshold", "Coordinator:SecureAggregation:Threshold (4) must be below Coordinator:SecureAggregation:BucketSize (4)")]
@@ -270,6 +271,7 @@ public sealed class PrivacyOptionsValidatorTests
             case "NoiseClip": options.SecureAggregation.Noise.Multiplier = 1; break;
             case "NoiseDelta": (options.SecureAggregation.Noise.Multiplier, options.SecureAggregation.Noise.L2Clip, options.SecureAggregation.Noise.Delta) = (1, 1, 1); break;
             case "NoiseNegative": options.SecureAggregation.Noise.Multiplier = -1; break;
+            case "NoiseBoth": (options.SecureAggregation.Noise.Multiplier, options.SecureAggregation.Noise.TargetEpsilon, options.SecureAggregation.Noise.L2Clip) = (1, 8, 1); break;
             case "BucketOne": options.SecureAggregation.BucketSize = 1; break;
             case "BucketRule": (options.SecureAggregation.BucketSize, options.SecureAggregation.BucketAggregator) = (4, "averaging"); break;
             case "BucketThreshold": (options.SecureAggregation.BucketSize, options.SecureAggregation.Threshold) = (4, 4); break;

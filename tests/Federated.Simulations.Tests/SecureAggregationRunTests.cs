@@ -144,6 +144,17 @@ public sealed class SecureAggregationRunTests : IDisposable
     }
 
     [Fact]
+    public async Task Rounds_NoiseTargetEpsilon_TheRunSpendsTheTarget()
+    {
+        var secure = new SecureAggregationSection { Noise = new SecureAggregationNoise { TargetEpsilon = 20, L2Clip = 1.0 } };
+
+        var run = await RunAsync(Smoke(4, 2, secure), "target");
+
+        var epsilon = double.Parse(Rows(run)[^1]["epsilon"], CultureInfo.InvariantCulture);
+        Assert.InRange(epsilon, 19.9, 20.0);
+    }
+
+    [Fact]
     public async Task Round_Buckets_EachBucketUnmaskedAndCombinedByTheMedian()
     {
         var secure = new SecureAggregationSection { BucketSize = 2, BucketAggregator = "median" };

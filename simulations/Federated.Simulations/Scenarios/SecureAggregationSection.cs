@@ -35,7 +35,7 @@ public sealed class SecureAggregationSection
     /// <summary>Deadline of the unmasking stage in seconds (default 30).</summary>
     public double UnmaskSeconds { get; set; } = 30;
 
-    /// <summary>Distributed Skellam noise (multiplier 0: none): <c>{ "multiplier": 1.0, "l2Clip": 0.5, "delta": 1e-5 }</c>.</summary>
+    /// <summary>Distributed Skellam noise (multiplier and targetEpsilon 0: none): <c>{ "multiplier": 1.0, "l2Clip": 0.5, "delta": 1e-5 }</c> or <c>{ "targetEpsilon": 8, "l2Clip": 0.5 }</c>.</summary>
     public SecureAggregationNoise Noise { get; set; } = new();
 
     /// <summary>The fewest survivors whose (bucket) sum may be unmasked (0: the default rule).</summary>
@@ -65,7 +65,7 @@ public sealed class SecureAggregationSection
         ShareKeysSeconds = ShareKeysSeconds,
         MaskedInputSeconds = MaskedInputSeconds,
         UnmaskSeconds = UnmaskSeconds,
-        Noise = new DistributedNoiseSettings { Multiplier = Noise.Multiplier, L2Clip = Noise.L2Clip, Delta = Noise.Delta },
+        Noise = new DistributedNoiseSettings { Multiplier = Noise.Multiplier, TargetEpsilon = Noise.TargetEpsilon, L2Clip = Noise.L2Clip, Delta = Noise.Delta },
         MinSurvivors = MinSurvivors,
         BucketSize = BucketSize,
         BucketAggregator = BucketAggregator,
@@ -87,6 +87,7 @@ public sealed class SecureAggregationSection
         yield return new(S + "MaskedInputSeconds", MaskedInputSeconds.ToString("R", CultureInfo.InvariantCulture));
         yield return new(S + "UnmaskSeconds", UnmaskSeconds.ToString("R", CultureInfo.InvariantCulture));
         yield return new(S + "Noise:Multiplier", Noise.Multiplier.ToString("R", CultureInfo.InvariantCulture));
+        yield return new(S + "Noise:TargetEpsilon", Noise.TargetEpsilon.ToString("R", CultureInfo.InvariantCulture));
         yield return new(S + "Noise:L2Clip", Noise.L2Clip.ToString("R", CultureInfo.InvariantCulture));
         yield return new(S + "Noise:Delta", Noise.Delta.ToString("R", CultureInfo.InvariantCulture));
         yield return new(S + "MinSurvivors", Inv(MinSurvivors));
@@ -227,6 +228,9 @@ public sealed class SecureAggregationNoise
 {
     /// <summary>z: noise over the L2 sensitivity of the summed update (0: no noise).</summary>
     public double Multiplier { get; set; }
+
+    /// <summary>Instead of the multiplier: the ε the run may spend (the coordinator calibrates z when it starts; 0: off).</summary>
+    public double TargetEpsilon { get; set; }
 
     /// <summary>C: the L2 norm each agent clips its delta to.</summary>
     public double L2Clip { get; set; }

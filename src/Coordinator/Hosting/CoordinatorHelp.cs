@@ -145,6 +145,9 @@ internal static class CoordinatorHelp
           --Coordinator:SecureAggregation:UnmaskSeconds      the key advertisement share RoundDeadlineSeconds.
           --Coordinator:SecureAggregation:Noise:Multiplier   z: distributed Skellam noise added by the agents, z times
                                                              the sum's L2 sensitivity (default 0 = no noise).
+          --Coordinator:SecureAggregation:Noise:TargetEpsilon
+                                                             Instead of Multiplier: the epsilon the run may spend; z
+                                                             is calibrated for it at start-up (default 0 = off).
           --Coordinator:SecureAggregation:Noise:L2Clip       C: each agent's delta is clipped to this L2 norm (required
                                                              with noise; agents then weigh 1 each).
           --Coordinator:SecureAggregation:Noise:Delta        delta of the epsilon reported per round (default 1e-5).

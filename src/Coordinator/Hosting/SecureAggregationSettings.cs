@@ -84,7 +84,7 @@ public sealed class SecureAggregationSettings
             Degree = degree,
             Threshold = ResolveThreshold(degree),
             StochasticRounding = StochasticRounding,
-            Noise = Noise.Enabled ? new DistributedNoiseOptions { NoiseMultiplier = Noise.Multiplier, L2Clip = Noise.L2Clip } : null,
+            Noise = Noise.Multiplier > 0 ? new DistributedNoiseOptions { NoiseMultiplier = Noise.Multiplier, L2Clip = Noise.L2Clip } : null,
             MinSurvivors = MinSurvivors > 0 ? MinSurvivors : null,
         };
     }
@@ -236,6 +236,12 @@ public sealed class DistributedNoiseSettings
     /// <summary>z: noise standard deviation over the L2 sensitivity of the summed update (0: no noise, the default).</summary>
     public double Multiplier { get; set; }
 
+    /// <summary>
+    /// Instead of <see cref="Multiplier"/>: the ε (at <see cref="Delta"/>) the run's rounds may spend; the coordinator
+    /// calibrates z for it when it starts, for the largest sum a round may have (0: off).
+    /// </summary>
+    public double TargetEpsilon { get; set; }
+
     /// <summary>C: each agent's (unweighted) delta is clipped to this L2 norm.</summary>
     public double L2Clip { get; set; }
 
@@ -243,7 +249,7 @@ public sealed class DistributedNoiseSettings
     public double Delta { get; set; } = 1e-5;
 
     /// <summary>Whether noise is on.</summary>
-    public bool Enabled => Multiplier > 0;
+    public bool Enabled => Multiplier > 0 || TargetEpsilon > 0;
 
     /// <summary>What is wrong with the values, one sentence per problem; <paramref name="key"/> names a property.</summary>
     public IReadOnlyList<string> Validate(Func<string, string> key)
@@ -253,6 +259,15 @@ public sealed class DistributedNoiseSettings
         if (!(Multiplier >= 0) || !double.IsFinite(Multiplier))
         {
             errors.Add($"{key(nameof(Multiplier))} must be 0 (no noise) or positive, not {Multiplier.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        if (!(TargetEpsilon >= 0) || !double.IsFinite(TargetEpsilon))
+        {
+            errors.Add($"{key(nameof(TargetEpsilon))} must be 0 (off) or positive, not {TargetEpsilon.ToString(CultureInfo.InvariantCulture)}.");
+        }
+        else if (TargetEpsilon > 0 && Multiplier > 0)
+        {
+            errors.Add($"Set one of {key(nameof(Multiplier))} and {key(nameof(TargetEpsilon))}, not both (the target calibrates the multiplier).");
         }
 
         if (!Enabled)

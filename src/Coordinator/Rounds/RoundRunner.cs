@@ -781,7 +781,8 @@ public sealed partial class RoundRunner(
 
     /// <summary>
     /// Refuses, before the first round, distributed noise that the ring cannot hold for the largest sum a round may have:
-    /// 2B − 1 agents with buckets of B, otherwise the round size the configuration asks for at least.
+    /// 2B − 1 agents with buckets of B, otherwise the round size the configuration asks for at least. With
+    /// <c>Noise:TargetEpsilon</c> it first calibrates <c>Noise:Multiplier</c> for the run's rounds at that size.
     /// </summary>
     private SkellamEncoding CheckNoiseFitsTheRing(int length)
     {
@@ -789,6 +790,14 @@ public sealed partial class RoundRunner(
         var agents = settings.BucketSize > 0 ? (2 * settings.BucketSize) - 1 : Math.Max(2, Math.Max(_options.MinAvailable, _options.MinFit));
         try
         {
+            if (settings.Noise.TargetEpsilon > 0 && settings.Noise.Multiplier == 0)
+            {
+                // Calibrated once, for the largest sum a round may have; the rounds' actual ε is what the ledger reports.
+                var options = settings.ToOptions(agents);
+                var minSurvivors = options.ResolveMinSurvivors(agents, options.ResolveDegree(agents));
+                settings.Noise.Multiplier = SkellamEncoding.CalibrateNoise(settings.Noise.TargetEpsilon, settings.Noise.Delta, _options.Rounds, settings.RingBits, length, agents, minSurvivors, settings.Noise.L2Clip);
+            }
+
             return settings.ToOptions(agents).NoiseEncoding(agents, length)!;
         }
         catch (ArgumentException e)

@@ -135,6 +135,50 @@ public sealed class SkellamEncoding
         return new SkellamEncoding(ringBits, length, maxAgents, minSurvivors, options, scaledClip / options.L2Clip);
     }
 
+    /// <summary>
+    /// The smallest noise multiplier z (to a relative <paramref name="tolerance"/>) for which <paramref name="rounds"/>
+    /// releases with the encoding of these parameters stay within (<paramref name="targetEpsilon"/>,
+    /// <paramref name="delta"/>)-DP under the Skellam accountant. ε falls as z grows, so bisection between a z that
+    /// misses the target and one that meets it converges; the z returned meets it. Throws
+    /// <see cref="ArgumentException"/> when the ring cannot hold the noise the target needs.
+    /// </summary>
+    public static double CalibrateNoise(double targetEpsilon, double delta, long rounds, int ringBits, int length, int maxAgents, int minSurvivors, double l2Clip, double tolerance = 1e-4)
+    {
+        if (!(targetEpsilon > 0) || !double.IsFinite(targetEpsilon))
+        {
+            throw new ArgumentOutOfRangeException(nameof(targetEpsilon), targetEpsilon, "The target ε must be positive and finite.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rounds);
+        double EpsilonOf(double z)
+        {
+            var entry = Create(ringBits, length, maxAgents, minSurvivors, new DistributedNoiseOptions { NoiseMultiplier = z, L2Clip = l2Clip }).LedgerEntry with { Steps = rounds };
+            return new PrivacyLedger([entry]).Spent(delta).Epsilon;
+        }
+
+        double low = 0, high = 1.0 / 64;
+        while (EpsilonOf(high) > targetEpsilon)
+        {
+            low = high;
+            high *= 2; // Create throws once the ring cannot hold the noise: the target is out of reach.
+        }
+
+        while (high - low > tolerance * high)
+        {
+            var middle = 0.5 * (low + high);
+            if (EpsilonOf(middle) > targetEpsilon)
+            {
+                low = middle;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return high;
+    }
+
     /// <summary>The largest γC for which the ring holds the worst-case signal plus <see cref="TailSigmas"/> noise deviations (capped at <see cref="MaxScaledClip"/>).</summary>
     public static double ScaledClip(int ringBits, int length, int maxAgents, int minSurvivors, double noiseMultiplier)
     {

@@ -39,6 +39,23 @@ public sealed class DistributedNoiseTests
     }
 
     [Fact]
+    public void CalibrateNoise_TargetEpsilon_SmallestMultiplierThatMeetsIt()
+    {
+        var z = SkellamEncoding.CalibrateNoise(8, 1e-5, 30, 32, Length, 10, 6, 1.0);
+
+        double Epsilon(double multiplier) =>
+            new PrivacyLedger([SkellamEncoding.Create(32, Length, 10, 6, new DistributedNoiseOptions { NoiseMultiplier = multiplier, L2Clip = 1.0 }).LedgerEntry with { Steps = 30 }]).Spent(1e-5).Epsilon;
+        Assert.InRange(Epsilon(z), 7.9, 8.0);
+        Assert.True(Epsilon(z * 0.999) > 8);
+    }
+
+    [Fact]
+    public void CalibrateNoise_TargetOutOfTheRingsReach_IsRefused()
+    {
+        Assert.Throws<ArgumentException>(() => SkellamEncoding.CalibrateNoise(0.01, 1e-5, 1000, 16, Length, 10, 6, 1.0));
+    }
+
+    [Fact]
     public void Create_RingTooSmall_IsRefused()
     {
         var error = Assert.Throws<ArgumentException>(() => SkellamEncoding.Create(12, Length, Agents, 10, Noise));
