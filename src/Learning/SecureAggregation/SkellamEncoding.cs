@@ -53,6 +53,8 @@ public sealed class SkellamEncoding
     /// <summary>The cap on γC: beyond it the resolution gains nothing a float update can use, and μ stays a comfortable Poisson mean.</summary>
     public const double MaxScaledClip = 1 << 20;
 
+    private const double ClipMargin = 1e-9;
+
     private readonly SkellamSampler _noise;
 
     private SkellamEncoding(int ringBits, int length, int maxAgents, int minSurvivors, DistributedNoiseOptions options, double scale)
@@ -211,9 +213,12 @@ public sealed class SkellamEncoding
             }
         }
 
+        // Clipped to C(1 − 10⁻⁹): the margin absorbs the float error of the norm, so that ‖γx‖ ≤ γC holds for the
+        // vector actually rounded and the sensitivity bound γC + √d is not exceeded by rounding noise.
         var norm = Math.Sqrt(squared);
-        var clipped = norm > Options.L2Clip;
-        var factor = Scale * (clipped ? Options.L2Clip / norm : 1);
+        var bound = Options.L2Clip * (1 - ClipMargin);
+        var clipped = norm > bound;
+        var factor = Scale * (clipped ? bound / norm : 1);
         for (var i = 0; i < values.Length; i++)
         {
             var y = float.IsFinite(values[i]) ? values[i] * factor : 0;
