@@ -11,6 +11,7 @@ using Federated.Coordinator.Transfers;
 using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Privacy;
 using Federated.Learning.Reporting;
+using Federated.Learning.SecureAggregation;
 using Federated.Learning.Strategies;
 using Federated.Protocol.Transfers;
 using Federated.Protocol.V1;
@@ -43,6 +44,7 @@ public sealed partial class RoundRunner(
     private readonly bool _sampleEnrolled = options.Value.Population == "enrolled";
     private readonly List<IReadOnlyDictionary<string, string>> _history = [];
     private CoordinatorPrivacy? _privacy;
+    private PrivacyLedger? _secureLedger;
     private readonly RoundCompression _compression = new(options.Value.Compression, options.Value.Seed, options.Value.ChunkBytes);
     private int _lateResults;
 
@@ -79,6 +81,7 @@ public sealed partial class RoundRunner(
         _privacy = CoordinatorPrivacy.Create(_options);
         var dp = _privacy?.Wrap(strategy, checkpoint?.PrivacyLedger);
         strategy = (IStrategy?)dp ?? strategy;
+        _secureLedger = SecureNoiseLedger(checkpoint?.PrivacyLedger);
         if (_options.Continual.ConsolidateFisher)
         {
             strategy = new Learning.Continual.FisherConsolidationStrategy(strategy);
@@ -107,7 +110,7 @@ public sealed partial class RoundRunner(
                 throw new InvalidDataException($"The checkpoint was written by strategy '{checkpoint.Strategy}', not '{strategy.Name}'.");
             }
 
-            if (dp is not null && checkpoint.PrivacyLedger is null)
+            if ((dp is not null || _secureLedger is not null) && checkpoint.PrivacyLedger is null)
             {
                 throw new InvalidDataException($"The checkpoint of differentially private run '{checkpoint.RunId}' lacks its privacy ledger: ε spent so far is unknown.");
             }
@@ -131,7 +134,7 @@ public sealed partial class RoundRunner(
                 LogMetricsReconciled(logger, MetricsPath, restored, dropped);
             }
 
-            metrics.Resumed(checkpoint.Round, dp is null ? null : SpentEpsilon(dp));
+            metrics.Resumed(checkpoint.Round, dp is null ? SecureEpsilon() : SpentEpsilon(dp));
         }
         else
         {
@@ -145,6 +148,14 @@ public sealed partial class RoundRunner(
             {
                 LogInitialEvaluation(logger, initial.Accuracy, initial.Loss);
             }
+        }
+
+        if (_secureLedger is not null)
+        {
+            var noise = _options.SecureAggregation.Noise;
+            var fitted = CheckNoiseFitsTheRing((int)layout.TotalLength);
+            var spentSoFar = SecureEpsilon() ?? 0;
+            LogDistributedNoise(logger, noise.Multiplier, noise.L2Clip, noise.Delta, fitted.Scale, fitted.MinSurvivors, fitted.MaxAgents, _secureLedger.Steps, spentSoFar);
         }
 
         status.RunId = runId;
@@ -351,6 +362,10 @@ public sealed partial class RoundRunner(
 
             pending.Clear();
             secureMetrics = outcome.Metrics;
+            if (outcome.Released is { } released)
+            {
+                _secureLedger?.Record(released);
+            }
             if (outcome.Aggregate is { } aggregate)
             {
                 aggregator.Add(aggregate);
@@ -518,7 +533,7 @@ public sealed partial class RoundRunner(
         // provisional; the next checkpoint carries the complete one.
         var checksum = Checksum(global);
         var dp = strategy as DifferentialPrivacyStrategy;
-        double? epsilon = dp is null ? null : SpentEpsilon(dp);
+        double? epsilon = dp is null ? SecureEpsilon() : SpentEpsilon(dp);
         var aggregateSeconds = Stopwatch.GetElapsedTime(0, aggregateTicks).TotalSeconds;
         var trainLoss = clientLosses.Count > 0 ? clientLosses.Sum(c => c.Loss * c.Examples) / Math.Max(1, clientLosses.Sum(c => c.Examples)) : double.NaN;
         var checkpointStarted = Stopwatch.GetTimestamp();
@@ -561,7 +576,7 @@ public sealed partial class RoundRunner(
                 Strategy = strategy.Name,
                 StrategyState = strategy.SaveState(),
                 History = _history,
-                PrivacyLedger = dp?.Ledger.ToJson(),
+                PrivacyLedger = dp?.Ledger.ToJson() ?? _secureLedger?.ToJson(),
                 Epsilon = epsilon,
             },
             layout.Entries.Select(e => (e.Name, e.Shape.ToArray(), e.Offset, e.Length)).ToList());
@@ -634,10 +649,10 @@ public sealed partial class RoundRunner(
             row.TryAdd(key, value);
         }
 
-        if (dp is not null && epsilon is { } spent)
+        if (epsilon is { } spent)
         {
             row["epsilon"] = Inv(spent, "G8");
-            LogPrivacySpent(logger, round, spent, dp.Options.Delta, dp.Options.EpsilonBudget ?? double.PositiveInfinity);
+            LogPrivacySpent(logger, round, spent, dp?.Options.Delta ?? _options.SecureAggregation.Noise.Delta, dp?.Options.EpsilonBudget ?? double.PositiveInfinity);
         }
 
         _history[^1] = row;
@@ -838,6 +853,54 @@ public sealed partial class RoundRunner(
     /// <summary>ε spent so far (0 before the first released round).</summary>
     private static double SpentEpsilon(DifferentialPrivacyStrategy dp) => dp.Ledger.Steps == 0 ? 0 : dp.Spent.Epsilon;
 
+    /// <summary>ε spent so far by the distributed noise of secure aggregation; null when it is off.</summary>
+    private double? SecureEpsilon() => _secureLedger is null ? null : _secureLedger.Steps == 0 ? 0 : _secureLedger.Spent(_options.SecureAggregation.Noise.Delta).Epsilon;
+
+    /// <summary>The ledger of distributed noise under secure aggregation (restored from <paramref name="ledgerJson"/>); null when that noise is off.</summary>
+    private PrivacyLedger? SecureNoiseLedger(string? ledgerJson)
+    {
+        if (_options.SecureAggregation is not { Enabled: true, Noise.Enabled: true })
+        {
+            return null;
+        }
+
+        try
+        {
+            return ledgerJson is null ? new PrivacyLedger() : PrivacyLedger.FromJson(ledgerJson);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"The checkpoint's privacy ledger is unreadable: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Refuses, before the first round, distributed noise that the ring cannot hold for the largest sum a round may have:
+    /// 2B − 1 agents with buckets of B, otherwise the round size the configuration asks for at least. With
+    /// <c>Noise:TargetEpsilon</c> it first calibrates <c>Noise:Multiplier</c> for the run's rounds at that size.
+    /// </summary>
+    private SkellamEncoding CheckNoiseFitsTheRing(int length)
+    {
+        var settings = _options.SecureAggregation;
+        var agents = settings.BucketSize > 0 ? (2 * settings.BucketSize) - 1 : Math.Max(2, Math.Max(_options.MinAvailable, _options.MinFit));
+        try
+        {
+            if (settings.Noise.TargetEpsilon > 0 && settings.Noise.Multiplier == 0)
+            {
+                // Calibrated once, for the largest sum a round may have; the rounds' actual ε is what the ledger reports.
+                var options = settings.ToOptions(agents);
+                var minSurvivors = options.ResolveMinSurvivors(agents, options.ResolveDegree(agents));
+                settings.Noise.Multiplier = SkellamEncoding.CalibrateNoise(settings.Noise.TargetEpsilon, settings.Noise.Delta, _options.Rounds, settings.RingBits, length, agents, minSurvivors, settings.Noise.L2Clip);
+            }
+
+            return settings.ToOptions(agents).NoiseEncoding(agents, length)!;
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException($"Coordinator:SecureAggregation:Noise cannot run with {agents} agents per sum and {length} parameters: {e.Message}", e);
+        }
+    }
+
     /// <summary>Hex of the first 8 bytes of the SHA-256 over the vector's bytes.</summary>
     public static string Checksum(ReadOnlySpan<float> vector) =>
         Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(vector)).AsSpan(0, 8));
@@ -889,6 +952,9 @@ public sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1115, Level = LogLevel.Information, Message = "Round {Round}: privacy spent ε = {Epsilon:G6} at δ = {Delta:G3} (budget {Budget:G6})")]
     private static partial void LogPrivacySpent(ILogger logger, int round, double epsilon, double delta, double budget);
+
+    [LoggerMessage(EventId = 1140, Level = LogLevel.Information, Message = "Distributed Skellam noise under secure aggregation: z = {NoiseMultiplier}, L2 clip {L2Clip}, δ = {Delta}; γ = {Scale:G6} for sums of {MinSurvivors} to {MaxAgents} agents; {Steps} releases so far, ε = {Epsilon:G6} (no amplification by sampling)")]
+    private static partial void LogDistributedNoise(ILogger logger, double noiseMultiplier, double l2Clip, double delta, double scale, int minSurvivors, int maxAgents, long steps, double epsilon);
 
     [LoggerMessage(EventId = 1116, Level = LogLevel.Warning, Message = "Privacy budget reached: round {Round} would take ε from {Epsilon:G6} to {Next:G6}, above the budget {Budget:G6} at δ = {Delta:G3}; the run stops here")]
     private static partial void LogBudgetReached(ILogger logger, int round, double epsilon, double next, double budget, double delta);
