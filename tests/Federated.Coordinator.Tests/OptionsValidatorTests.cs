@@ -245,6 +245,15 @@ public sealed class PrivacyOptionsValidatorTests
     [InlineData("Ring", "Coordinator:SecureAggregation:RingBits must be between 2 and 32")]
     [InlineData("Threshold", "Coordinator:SecureAggregation:Threshold (9) cannot exceed Coordinator:SecureAggregation:Degree (8)")]
     [InlineData("Deadline", "Coordinator:SecureAggregation:MaskedInputSeconds must be positive")]
+    [InlineData("PrivacyPointsToNoise", "set Coordinator:SecureAggregation:Noise:Multiplier and Coordinator:SecureAggregation:Noise:L2Clip")]
+    [InlineData("NoiseClip", "Coordinator:SecureAggregation:Noise:L2Clip must be positive")]
+    [InlineData("NoiseDelta", "Coordinator:SecureAggregation:Noise:Delta must lie in (0, 1)")]
+    [InlineData("NoiseNegative", "Coordinator:SecureAggregation:Noise:Multiplier must be 0 (no noise) or positive")]
+    [InlineData("NoiseBoth", "Set one of Coordinator:SecureAggregation:Noise:Multiplier and Coordinator:SecureAggregation:Noise:TargetEpsilon")]
+    [InlineData("BucketOne", "Coordinator:SecureAggregation:BucketSize must be 0 (one bucket) or at least 2")]
+    [InlineData("BucketRule", "Coordinator:SecureAggregation:BucketAggregator 'averaging' is not a robust rule")]
+    [InlineData("BucketThreshold", "Coordinator:SecureAggregation:Threshold (4) must be below Coordinator:SecureAggregation:BucketSize (4)")]
+    [InlineData("RobustPointsToBuckets", "set Coordinator:SecureAggregation:BucketSize and Coordinator:SecureAggregation:BucketAggregator")]
     public void SecureAggregation_UnworkableSetting_IsRefusedWithTheReason(string what, string expected)
     {
         var options = new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, SecureAggregation = { Enabled = true } };
@@ -258,10 +267,28 @@ public sealed class PrivacyOptionsValidatorTests
             case "Ring": options.SecureAggregation.RingBits = 33; break;
             case "Threshold": (options.SecureAggregation.Degree, options.SecureAggregation.Threshold) = (8, 9); break;
             case "Deadline": options.SecureAggregation.MaskedInputSeconds = 0; break;
+            case "PrivacyPointsToNoise": options.Privacy.Enabled = true; break;
+            case "NoiseClip": options.SecureAggregation.Noise.Multiplier = 1; break;
+            case "NoiseDelta": (options.SecureAggregation.Noise.Multiplier, options.SecureAggregation.Noise.L2Clip, options.SecureAggregation.Noise.Delta) = (1, 1, 1); break;
+            case "NoiseNegative": options.SecureAggregation.Noise.Multiplier = -1; break;
+            case "NoiseBoth": (options.SecureAggregation.Noise.Multiplier, options.SecureAggregation.Noise.TargetEpsilon, options.SecureAggregation.Noise.L2Clip) = (1, 8, 1); break;
+            case "BucketOne": options.SecureAggregation.BucketSize = 1; break;
+            case "BucketRule": (options.SecureAggregation.BucketSize, options.SecureAggregation.BucketAggregator) = (4, "averaging"); break;
+            case "BucketThreshold": (options.SecureAggregation.BucketSize, options.SecureAggregation.Threshold) = (4, 4); break;
+            case "RobustPointsToBuckets": options.StrategyOptions["aggregator"] = "median"; break;
             default: throw new ArgumentOutOfRangeException(nameof(what));
         }
 
         Assert.Contains(Errors(options), e => e.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void SecureAggregation_NoiseAndBuckets_AreValid()
+    {
+        var options = new CoordinatorOptions { Training = { Optimizer = "sgd" }, Evaluation = { Source = "none" }, SecureAggregation = { Enabled = true, BucketSize = 5, BucketAggregator = "trimmed_mean:beta=0.2" } };
+        (options.SecureAggregation.Noise.Multiplier, options.SecureAggregation.Noise.L2Clip) = (1.0, 0.5);
+
+        Assert.Empty(Errors(options));
     }
 
     [Fact]

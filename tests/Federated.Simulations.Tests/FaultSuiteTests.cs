@@ -30,6 +30,7 @@ public sealed class FaultSuiteTests : IDisposable
             Event("dbug", 1121, "Round 2: update of agent agent-0001 accepted (100 examples)"),
             Event("dbug", 1121, "Round 2: update of agent hostile-0000 accepted (100 examples)"),
             Event("info", 1108, "Late result of round 1 from agent agent-0001 dropped"),
+            Event("info", 1108, "Late result of round 2 from agent agent-0000 dropped"), // a failure report: agent-0000's round-2 update was accepted
         ]);
         Directory.CreateDirectory(Path.Combine(_dir, "coordinator"));
         File.WriteAllLines(Path.Combine(_dir, "coordinator", "rounds.csv"), ["round,results,ok", "1,2,true", "2,2,true"]);

@@ -56,7 +56,12 @@ public sealed class ScenarioTests : IDisposable
     [InlineData("""{ "clients": 6, "secureAggregation": { "faults": [ { "stage": "later", "agents": [1] } ] } }""", "'secureAggregation.faults[0].stage'")]
     [InlineData("""{ "clients": 6, "secureAggregation": { "faults": [ { "stage": "input", "agents": [6] } ] } }""", "'secureAggregation.faults[0].agents' must list agent indices between 0 and 5")]
     [InlineData("""{ "clients": 6, "secureAggregation": { "faults": [ { "stage": "input", "agents": [1] }, { "stage": "keys", "agents": [1] } ] } }""", "agent 1 already has a fault")]
-    [InlineData("""{ "clients": 6, "secureAggregation": { "bucketSize": 2 } }""", "bucketSize")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "bucketSize": 1 } }""", "'secureAggregation.bucketSize' must be 0 (one bucket) or at least 2")]
+    [InlineData("""{ "clients": 10, "secureAggregation": { "bucketSize": 4, "degree": 3 } }""", "'secureAggregation.degree' must be even (a Harary graph) or at least the agents per bucket − 1 = 4")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "bucketSize": 3, "bucketAggregator": "mode" } }""", "'secureAggregation.bucketAggregator' 'mode' is not a robust rule")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "noise": { "multiplier": 1 } } }""", "'secureAggregation.noise.l2Clip' must be positive")]
+    [InlineData("""{ "clients": 6, "secureAggregation": { "ringBits": 4, "noise": { "multiplier": 1, "l2Clip": 1 } } }""", "'secureAggregation.noise' cannot fit the ring")]
+    [InlineData("""{ "clients": 6, "privacy": { "sampleRate": 0.5, "noiseMultiplier": 1 }, "secureAggregation": { } }""", "set 'secureAggregation.noise'")]
     public void Load_BadValue_NamesTheKey(string json, string key)
     {
         // Synthetic data unless the case is about data, so that no data set is needed.

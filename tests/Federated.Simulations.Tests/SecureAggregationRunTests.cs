@@ -121,4 +121,48 @@ public sealed class SecureAggregationRunTests : IDisposable
         Assert.Equal(("true", "5", "5"), (rows[1]["ok"], rows[1]["results"], rows[1]["secagg_survivors"]));
         Assert.NotEqual(rows[0]["global_sha256"], rows[1]["global_sha256"]);
     }
+
+    [Fact]
+    public async Task Rounds_DistributedNoise_EpsilonPerRoundAndTheLedgerInTheCheckpoint()
+    {
+        var secure = new SecureAggregationSection { Noise = new SecureAggregationNoise { Multiplier = 1.0, L2Clip = 1.0 } };
+
+        var run = await RunAsync(Smoke(4, 2, secure), "noise");
+
+        var rows = Rows(run);
+        Assert.All(rows, r => Assert.Equal(("true", "4"), (r["ok"], r["results"])));
+        var epsilons = rows.Select(r => double.Parse(r["epsilon"], CultureInfo.InvariantCulture)).ToList();
+        Assert.True(epsilons[0] > 0 && epsilons[1] > epsilons[0], $"ε per round: {string.Join(", ", epsilons)}");
+        Assert.Equal("3", rows[0]["secagg_min_survivors"]);
+        var directory = Path.Combine(run, "coordinator");
+        using var store = new SqliteRoundStateStore(directory, Path.Combine(directory, "coordinator.db"));
+        var ledger = Learning.Privacy.PrivacyLedger.FromJson(store.TryLoad()!.PrivacyLedger!);
+        var entry = Assert.Single(ledger.Entries);
+        Assert.Equal(2, entry.Steps);
+        Assert.NotNull(entry.SkellamVariance);
+        Assert.Equal(epsilons[1], ledger.Spent(1e-5).Epsilon, 6);
+    }
+
+    [Fact]
+    public async Task Rounds_NoiseTargetEpsilon_TheRunSpendsTheTarget()
+    {
+        var secure = new SecureAggregationSection { Noise = new SecureAggregationNoise { TargetEpsilon = 20, L2Clip = 1.0 } };
+
+        var run = await RunAsync(Smoke(4, 2, secure), "target");
+
+        var epsilon = double.Parse(Rows(run)[^1]["epsilon"], CultureInfo.InvariantCulture);
+        Assert.InRange(epsilon, 19.9, 20.0);
+    }
+
+    [Fact]
+    public async Task Round_Buckets_EachBucketUnmaskedAndCombinedByTheMedian()
+    {
+        var secure = new SecureAggregationSection { BucketSize = 2, BucketAggregator = "median" };
+
+        var run = await RunAsync(Smoke(6, 1, secure), "buckets");
+
+        var row = Assert.Single(Rows(run));
+        Assert.Equal(("true", "6", "3", "0"), (row["ok"], row["results"], row["secagg_buckets"], row["secagg_buckets_failed"]));
+        Assert.All(Global(run), v => Assert.True(float.IsFinite(v)));
+    }
 }

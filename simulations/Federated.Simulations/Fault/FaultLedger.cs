@@ -93,7 +93,8 @@ internal sealed partial class FaultLedger
         // The coordinator's events, numbered so that "after round r last began" can be told.
         var events = Events(Path.Combine(directory, "coordinator.log")).Select((e, i) => (Index: i, e.EventId, e.Message)).ToList();
         var lastStart = new Dictionary<int, int>();
-        var fates = new Dictionary<(string Agent, int Round), int>();
+        var decided = new Dictionary<(string Agent, int Round), int>();
+        var lateResults = new Dictionary<(string Agent, int Round), int>();
         var accepted = new List<(int Index, int Round, string Agent)>();
         var late = 0;
         var hostileRejected = 0;
@@ -107,11 +108,11 @@ internal sealed partial class FaultLedger
             else if (id == 1121 && Accepted().Match(message) is { Success: true } a)
             {
                 accepted.Add((index, Int(a.Groups[1].Value), a.Groups[2].Value));
-                Fate(a.Groups[2].Value, Int(a.Groups[1].Value));
+                Count(decided, a.Groups[2].Value, Int(a.Groups[1].Value));
             }
             else if (id == 1107 && Rejected().Match(message) is { Success: true } r)
             {
-                Fate(r.Groups[2].Value, Int(r.Groups[1].Value));
+                Count(decided, r.Groups[2].Value, Int(r.Groups[1].Value));
                 if (r.Groups[2].Value == hostileId)
                 {
                     hostileRejected++;
@@ -120,12 +121,12 @@ internal sealed partial class FaultLedger
             }
             else if (id == 1108 && LateResult().Match(message) is { Success: true } l)
             {
-                Fate(l.Groups[2].Value, Int(l.Groups[1].Value));
-                late += l.Groups[2].Value == hostileId ? 0 : 1;
+                // A late result may be an update or a failure report (a task whose model was no longer served).
+                Count(lateResults, l.Groups[2].Value, Int(l.Groups[1].Value));
             }
         }
 
-        void Fate(string agent, int round) => fates[(agent, round)] = fates.GetValueOrDefault((agent, round)) + 1;
+        static void Count(Dictionary<(string, int), int> counts, string agent, int round) => counts[(agent, round)] = counts.GetValueOrDefault((agent, round)) + 1;
 
         // Completed rounds and what each aggregated.
         var results = new Dictionary<int, int>();
@@ -176,9 +177,14 @@ internal sealed partial class FaultLedger
                          .Where(m => m.Success)
                          .GroupBy(m => Int(m.Groups[1].Value)))
             {
+                // Updates the coordinator decided on in time first; late results cover what remains (a late result
+                // beyond that was a failure report, not an update).
                 var count = group.Count();
+                var open = Math.Max(0, count - decided.GetValueOrDefault((agent, group.Key)));
+                var lateUpdates = Math.Min(open, lateResults.GetValueOrDefault((agent, group.Key)));
                 delivered += count;
-                undelivered += Math.Max(0, count - fates.GetValueOrDefault((agent, group.Key)));
+                late += lateUpdates;
+                undelivered += open - lateUpdates;
             }
         }
 

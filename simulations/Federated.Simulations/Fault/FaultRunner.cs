@@ -25,12 +25,7 @@ internal sealed class FaultRunner(FaultSettings settings, TextWriter console)
         var coordinatorDll = ChildProcesses.ShippedDll("Coordinator", "federated-coordinator.dll");
         var clientDll = ChildProcesses.ShippedDll("Client", "federated-client.dll");
 
-        if (Directory.Exists(settings.OutputDirectory))
-        {
-            Directory.Delete(settings.OutputDirectory, recursive: true);
-        }
-
-        Directory.CreateDirectory(settings.OutputDirectory);
+        ChildProcesses.ResetDirectory(settings.OutputDirectory);
         var clock = Stopwatch.StartNew();
         console.WriteLine(Inv($"fault: reference run ({settings.Agents} agents, {settings.Rounds} rounds, DP on, store {settings.Store})"));
         var (reference, _, referenceSeconds) = await RunOnceAsync(coordinatorDll, clientDll, Path.Combine(settings.OutputDirectory, "reference"), kill: null, cancellationToken).ConfigureAwait(false);

@@ -56,12 +56,7 @@ internal sealed class FaultSuite(FaultSuiteSettings settings, TextWriter console
     {
         var coordinatorDll = ChildProcesses.ShippedDll("Coordinator", "federated-coordinator.dll");
         var clientDll = ChildProcesses.ShippedDll("Client", "federated-client.dll");
-        if (Directory.Exists(settings.OutputDirectory))
-        {
-            Directory.Delete(settings.OutputDirectory, recursive: true);
-        }
-
-        Directory.CreateDirectory(settings.OutputDirectory);
+        ChildProcesses.ResetDirectory(settings.OutputDirectory);
         var clock = Stopwatch.StartNew();
         var outcomes = new List<FaultRunOutcome>();
         foreach (var kind in settings.Kinds)
@@ -330,7 +325,7 @@ internal sealed class FaultSuite(FaultSuiteSettings settings, TextWriter console
             }
         }
 
-        // Every link is cut (reset) every 1 to 3 s and refuses new connections for 0.3 to 1.5 s, until the run ends.
+        // Every link is cut (reset) every 2 to 6 s and refuses new connections for 0.3 to 1.5 s, until the run ends.
         async Task CutLinksAsync()
         {
             var token = stopFaults.Token;
@@ -339,7 +334,7 @@ internal sealed class FaultSuite(FaultSuiteSettings settings, TextWriter console
                 await ChildProcesses.WaitForCoordinatorAsync(address, coordinator!, token).ConfigureAwait(false);
                 while (!token.IsCancellationRequested && !coordinator!.HasExited)
                 {
-                    await Task.Delay(TimeSpan.FromSeconds(1 + (2 * random.NextDouble())), TimeProvider.System, token).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromSeconds(2 + (4 * random.NextDouble())), TimeProvider.System, token).ConfigureAwait(false);
                     foreach (var proxy in proxies)
                     {
                         proxy.Refusing = true;

@@ -57,6 +57,17 @@ internal static class ChildProcesses
         return process;
     }
 
+    /// <summary>Deletes <paramref name="directory"/> with everything in it, if it exists, and creates it empty.</summary>
+    public static void ResetDirectory(string directory)
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        Directory.CreateDirectory(directory);
+    }
+
     /// <summary>A TCP port free on the loopback interface right now.</summary>
     public static int FreePort()
     {

@@ -61,12 +61,7 @@ internal sealed class LoadRunner(LoadSettings settings, TextWriter console)
     /// <summary>Runs the test and writes its report.</summary>
     public async Task<LoadReport> RunAsync(CancellationToken cancellationToken)
     {
-        if (Directory.Exists(settings.OutputDirectory))
-        {
-            Directory.Delete(settings.OutputDirectory, recursive: true);
-        }
-
-        Directory.CreateDirectory(settings.OutputDirectory);
+        ChildProcesses.ResetDirectory(settings.OutputDirectory);
         var address = Inv($"http://127.0.0.1:{ChildProcesses.FreePort()}");
         var coordinator = ChildProcesses.StartDotnet(ChildProcesses.ShippedDll("Coordinator", "federated-coordinator.dll"), [.. CoordinatorArguments(address)], Path.Combine(settings.OutputDirectory, "coordinator.log"));
         try

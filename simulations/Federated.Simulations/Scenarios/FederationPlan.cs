@@ -145,6 +145,7 @@ public static class FederationPlan
             ["Client:Data:Index"] = Inv(index),
             ["Client:Data:Seed"] = Inv(scenario.Seed),
             ["Client:Data:MaxExamples"] = Inv(scenario.Data.MaxExamplesPerClient),
+            ["Client:Data:LocalTestFraction"] = Inv(scenario.Data.LocalTestFraction),
             ["Client:Data:Normalization"] = scenario.Data.Normalization,
             ["Client:Data:SyntheticCount"] = Inv(scenario.Data.SyntheticCount),
             ["Client:Data:SyntheticClasses"] = Inv(scenario.Data.SyntheticClasses),

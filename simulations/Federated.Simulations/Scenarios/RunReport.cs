@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Federated.Learning.Reporting;
 
 namespace Federated.Simulations.Scenarios;
 
@@ -40,6 +41,13 @@ public sealed record RoundRecord(
     /// <summary>The global model's accuracy on each experience's test split (continual runs; null otherwise).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<double>? ExperienceAccuracy { get; init; }
+
+    /// <summary>
+    /// The spread over the round's agents of their local test accuracy (each agent's own test split, the model it
+    /// uses: global, global body under its head, or its personal model); null without local test splits.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public MetricSpread? LocalAccuracy { get; init; }
 }
 
 /// <summary>The continual-learning figures of a run, as summary.json records them.</summary>
@@ -55,6 +63,9 @@ public sealed record ContinualSummary(string Stream, IReadOnlyList<string> Metho
 /// <summary>Reads the coordinator's <c>rounds.csv</c> and writes the run folder's metrics, summary, plots and report.</summary>
 public static class RunReport
 {
+    /// <summary>The prefix of the per-agent local test accuracy spread's columns in rounds.csv and metrics.csv.</summary>
+    public const string LocalAccuracyPrefix = "local_acc";
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>The rounds recorded so far (empty when the file does not exist yet).</summary>
@@ -85,6 +96,14 @@ public static class RunReport
         }
 
         var experiences = header.Count(h => h.StartsWith("accuracy_exp", StringComparison.Ordinal));
+        MetricSpread? Spread(string[] row)
+        {
+            var values = MetricSpread.Suffixes.Select(suffix => Get(row, $"{LocalAccuracyPrefix}_{suffix}")).ToArray();
+            return double.IsFinite(values[1]) && values[0] > 0
+                ? new MetricSpread((int)values[0], values[1], values[2], values[3], values[4], values[5], values[6])
+                : null;
+        }
+
         return lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).Select(row => new RoundRecord(
             (int)Get(row, "round"),
             Get(row, "test_accuracy"),
@@ -104,6 +123,7 @@ public static class RunReport
             MeanStaleness = double.IsFinite(Get(row, "mean_staleness")) ? Get(row, "mean_staleness") : null,
             RejectedStale = double.IsFinite(Get(row, "rejected_stale")) ? (int)Get(row, "rejected_stale") : null,
             ExperienceAccuracy = experiences > 0 ? Enumerable.Range(0, experiences).Select(j => Get(row, $"accuracy_exp{j}")).ToArray() : null,
+            LocalAccuracy = Spread(row),
         }).ToList();
     }
 
@@ -115,7 +135,9 @@ public static class RunReport
         var hasEpsilon = rounds.Any(r => r.Epsilon is not null);
         var experiences = rounds.Select(r => r.ExperienceAccuracy?.Count ?? 0).DefaultIfEmpty(0).Max();
         var csv = new StringBuilder("round,accuracy,loss,bytes_up,bytes_down,duration_s,participants,dropped,slowest_train_s" + (hasEpsilon ? ",epsilon" : ""));
-        csv.Append(string.Concat(Enumerable.Range(0, experiences).Select(j => string.Create(CultureInfo.InvariantCulture, $",accuracy_exp{j}")))).Append('\n');
+        csv.Append(string.Concat(Enumerable.Range(0, experiences).Select(j => string.Create(CultureInfo.InvariantCulture, $",accuracy_exp{j}"))));
+        var hasLocal = rounds.Any(r => r.LocalAccuracy is not null);
+        csv.Append(hasLocal ? string.Concat(MetricSpread.Suffixes.Select(suffix => $",{LocalAccuracyPrefix}_{suffix}")) : "").Append('\n');
         foreach (var r in rounds)
         {
             csv.Append(CultureInfo.InvariantCulture, $"{r.Round},{r.Accuracy:F5},{r.Loss:F5},{r.BytesUp},{r.BytesDown},{r.DurationS:F3},{r.Participants},{r.Dropped},{r.SlowestTrainS:F3}");
@@ -123,6 +145,12 @@ public static class RunReport
             for (var j = 0; j < experiences; j++)
             {
                 csv.Append(CultureInfo.InvariantCulture, $",{(r.ExperienceAccuracy is { } a && j < a.Count ? a[j] : double.NaN):F5}");
+            }
+
+            if (hasLocal)
+            {
+                var local = r.LocalAccuracy;
+                csv.Append(CultureInfo.InvariantCulture, $",{local?.Count ?? 0},{local?.Mean ?? double.NaN:F5},{local?.Std ?? double.NaN:F5},{local?.Min ?? double.NaN:F5},{local?.P10 ?? double.NaN:F5},{local?.Median ?? double.NaN:F5},{local?.Max ?? double.NaN:F5}");
             }
 
             csv.Append('\n');
@@ -162,6 +190,7 @@ public static class RunReport
                 ? new { FinalEpsilon = hasEpsilon ? rounds.Last(r => r.Epsilon is not null).Epsilon : null, p.Delta, p.SampleRate, Budget = p.Budget > 0 ? p.Budget : (double?)null, StoppedByBudget = p.StoppedByBudget(scenario, rounds) }
                 : null,
             Continual = Continual(scenario, rounds),
+            LocalAccuracy = rounds.LastOrDefault(r => r.LocalAccuracy is not null)?.LocalAccuracy,
         };
         File.WriteAllText(Path.Combine(runDirectory, "summary.json"), JsonSerializer.Serialize(summary, Json));
 
@@ -203,6 +232,12 @@ public static class RunReport
             report.AppendLine(CultureInfo.InvariantCulture, $"- attack: **{attack.Description}**, {attackers.Count} of {scenario.Clients} clients: {string.Join(", ", attackers)}");
         }
 
+        if (summary.LocalAccuracy is { } last)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture,
+                $"- per-agent local test accuracy (last round with one, {last.Count} agents): mean **{last.Mean:P2}** ± {last.Std * 100:F2} pt (min {last.Min:P2}, p10 {last.P10:P2}, median {last.Median:P2}, max {last.Max:P2})");
+        }
+
         report.AppendLine(CultureInfo.InvariantCulture, $"- rejected updates: {summary.Rejected}; failed rounds (model kept): {summary.FailedRounds}");
         if (pool is not null)
         {
@@ -217,6 +252,20 @@ public static class RunReport
         {
             var epsilon = hasEpsilon ? string.Create(CultureInfo.InvariantCulture, $" {r.Epsilon:G4} |") : "";
             report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round}{(r.Ok ? "" : " (failed)")} | {r.Accuracy:P2} | {r.Loss:F4} | {r.Participants} | {r.Dropped} | {r.Rejected} | {r.DurationS:F2} | {r.SlowestTrainS:F2} | {r.BytesUp / 1e6:F2} | {r.BytesDown / 1e6:F2} |{epsilon}");
+        }
+
+        if (hasLocal)
+        {
+            report.AppendLine();
+            report.AppendLine("Per-agent local test accuracy (each agent's held-out split, stratified like its partition; the model it uses when the round's task arrives):");
+            report.AppendLine();
+            report.AppendLine("| round | agents | mean | std | min | p10 | median | max |");
+            report.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in rounds.Where(r => r.LocalAccuracy is not null))
+            {
+                var l = r.LocalAccuracy!;
+                report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round} | {l.Count} | {l.Mean:P2} | {l.Std * 100:F2} pt | {l.Min:P2} | {l.P10:P2} | {l.Median:P2} | {l.Max:P2} |");
+            }
         }
 
         report.AppendLine();

@@ -159,6 +159,9 @@ public sealed class Scenario
         Require(Data!.Source is "idx" or "synthetic", "data.source", "must be idx or synthetic", Data.Source);
         Require(Data.Normalization is "fashion-mnist" or "mnist" or "none", "data.normalization", "must be fashion-mnist, mnist or none", Data.Normalization);
         Require(Data.MaxExamplesPerClient >= 0, "data.maxExamplesPerClient", "must be 0 (all) or positive", Data.MaxExamplesPerClient);
+        Require(Data.LocalTestFraction is >= 0 and <= 0.9, "data.localTestFraction", "must be between 0 (no local test split) and 0.9", Data.LocalTestFraction);
+        Require(Data.LocalTestFraction == 0 || (Async is null && SecureAggregation is null), "data.localTestFraction",
+            "needs synchronous rounds without secure aggregation (only they record the per-agent local test accuracies)", Data.LocalTestFraction);
         Require(Data.SyntheticCount is >= 1 and <= 10_000_000, "data.syntheticCount", "must be between 1 and 10000000", Data.SyntheticCount);
         Require(Data.SyntheticClasses is >= 2 and <= 1000, "data.syntheticClasses", "must be between 2 and 1000", Data.SyntheticClasses);
         try
@@ -191,7 +194,14 @@ public sealed class Scenario
 
         try
         {
-            StrategyFactory.Create(Strategy!.Name, Strategy.Options);
+            var strategy = StrategyFactory.Create(Strategy!.Name, Strategy.Options);
+            if (Learning.Personalization.FedPer.FromConfig(strategy.ConfigureFit(1)) is { } head)
+            {
+                // The head must name weights of the scenario's model (and not all of them).
+                var classes = Data.Source == "synthetic" ? Data.SyntheticClasses : 10;
+                using var model = ModelFactory.Create(Model, new ModelShape(1, 28, 28, classes), TorchSharp.torch.CPU);
+                head.Resolve(new Learning.Weights.ModelWeights(model).Layout);
+            }
         }
         catch (ArgumentException e)
         {
@@ -244,6 +254,13 @@ public sealed class DataSection
 
     /// <summary>Cap each client's partition (0 = whole partition).</summary>
     public int MaxExamplesPerClient { get; set; }
+
+    /// <summary>
+    /// Fraction of each client's partition (after the cap) held out, stratified by class, as its local test split with
+    /// its own label distribution (0 = none). Every result then carries the client's local test accuracy of the model
+    /// it uses, and the run folder reports its spread over the clients per round (<c>local_acc_*</c>).
+    /// </summary>
+    public double LocalTestFraction { get; set; }
 
     /// <summary>fashion-mnist, mnist or none.</summary>
     public string Normalization { get; set; } = "fashion-mnist";
@@ -302,10 +319,10 @@ public sealed class CompressionSection
 /// <summary>The strategy section of a scenario.</summary>
 public sealed class StrategySection
 {
-    /// <summary>fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold or fednova.</summary>
+    /// <summary>fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold, fednova, fedper or ditto.</summary>
     public string Name { get; set; } = "fedavg";
 
-    /// <summary>Strategy options (e.g. <c>mu</c>, <c>server_lr</c>, <c>client_momentum</c>).</summary>
+    /// <summary>Strategy options (e.g. <c>mu</c>, <c>server_lr</c>, <c>client_momentum</c>, fedper's <c>head</c> or <c>head_layers</c>, ditto's <c>lambda</c> and <c>personal_epochs</c>).</summary>
     public Dictionary<string, string> Options { get; set; } = [];
 }
 

@@ -35,6 +35,21 @@ public sealed class SecureAggregationSection
     /// <summary>Deadline of the unmasking stage in seconds (default 30).</summary>
     public double UnmaskSeconds { get; set; } = 30;
 
+    /// <summary>Distributed Skellam noise (multiplier and targetEpsilon 0: none): <c>{ "multiplier": 1.0, "l2Clip": 0.5, "delta": 1e-5 }</c> or <c>{ "targetEpsilon": 8, "l2Clip": 0.5 }</c>.</summary>
+    public SecureAggregationNoise Noise { get; set; } = new();
+
+    /// <summary>The fewest survivors whose (bucket) sum may be unmasked (0: the default rule).</summary>
+    public int MinSurvivors { get; set; }
+
+    /// <summary>B: agents per bucket (0: one bucket).</summary>
+    public int BucketSize { get; set; }
+
+    /// <summary>The robust rule across bucket means (default median).</summary>
+    public string BucketAggregator { get; set; } = "median";
+
+    /// <summary>Buckets that must unmask for the round to complete (0: more than half).</summary>
+    public int MinBuckets { get; set; }
+
     /// <summary>Simulated faults: which agents go silent at which stage, in which round.</summary>
     public List<SecureAggregationFault> Faults { get; set; } = [];
 
@@ -50,6 +65,11 @@ public sealed class SecureAggregationSection
         ShareKeysSeconds = ShareKeysSeconds,
         MaskedInputSeconds = MaskedInputSeconds,
         UnmaskSeconds = UnmaskSeconds,
+        Noise = new DistributedNoiseSettings { Multiplier = Noise.Multiplier, TargetEpsilon = Noise.TargetEpsilon, L2Clip = Noise.L2Clip, Delta = Noise.Delta },
+        MinSurvivors = MinSurvivors,
+        BucketSize = BucketSize,
+        BucketAggregator = BucketAggregator,
+        MinBuckets = MinBuckets,
     };
 
     /// <summary>The coordinator's configuration keys for this section.</summary>
@@ -66,6 +86,14 @@ public sealed class SecureAggregationSection
         yield return new(S + "ShareKeysSeconds", ShareKeysSeconds.ToString("R", CultureInfo.InvariantCulture));
         yield return new(S + "MaskedInputSeconds", MaskedInputSeconds.ToString("R", CultureInfo.InvariantCulture));
         yield return new(S + "UnmaskSeconds", UnmaskSeconds.ToString("R", CultureInfo.InvariantCulture));
+        yield return new(S + "Noise:Multiplier", Noise.Multiplier.ToString("R", CultureInfo.InvariantCulture));
+        yield return new(S + "Noise:TargetEpsilon", Noise.TargetEpsilon.ToString("R", CultureInfo.InvariantCulture));
+        yield return new(S + "Noise:L2Clip", Noise.L2Clip.ToString("R", CultureInfo.InvariantCulture));
+        yield return new(S + "Noise:Delta", Noise.Delta.ToString("R", CultureInfo.InvariantCulture));
+        yield return new(S + "MinSurvivors", Inv(MinSurvivors));
+        yield return new(S + "BucketSize", Inv(BucketSize));
+        yield return new(S + "BucketAggregator", BucketAggregator);
+        yield return new(S + "MinBuckets", Inv(MinBuckets));
     }
 
     /// <summary>Agent <paramref name="index"/>'s fault settings (none when it has no fault).</summary>
@@ -83,7 +111,7 @@ public sealed class SecureAggregationSection
     {
         ArgumentNullException.ThrowIfNull(scenario);
         void Fail(string message) => throw new ScenarioException($"Scenario '{source}': {message}");
-        foreach (var error in ToSettings().ValidateValues(name => $"'secureAggregation.{JsonNamingPolicy.CamelCase.ConvertName(name)}'"))
+        foreach (var error in ToSettings().ValidateValues(name => $"'secureAggregation.{string.Join('.', name.Split(':').Select(JsonNamingPolicy.CamelCase.ConvertName))}'"))
         {
             Fail(error);
         }
@@ -94,10 +122,29 @@ public sealed class SecureAggregationSection
             Fail($"'secureAggregation' needs at least 2 agents per round (got {n}).");
         }
 
-        var degree = ToSettings().ResolveDegree(n);
-        if (degree != n - 1 && degree % 2 != 0)
+        // With buckets, each bucket (B to 2B − 1 agents) is its own SecAgg+ round.
+        var largest = BucketSize > 0 && n >= 2 * BucketSize ? (2 * BucketSize) - 1 : n;
+        var smallest = BucketSize > 0 && n >= 2 * BucketSize ? BucketSize : n;
+        for (var size = smallest; size <= largest; size++)
         {
-            Fail($"'secureAggregation.degree' must be even (a Harary graph) or at least the agents per round − 1 = {n - 1} (the complete graph) (got {Degree}).");
+            var degree = ToSettings().ResolveDegree(size);
+            if (degree != size - 1 && degree % 2 != 0)
+            {
+                Fail($"'secureAggregation.degree' must be even (a Harary graph) or at least the agents per {(smallest < n ? "bucket" : "round")} − 1 = {size - 1} (the complete graph) (got {Degree}).");
+            }
+        }
+
+        if (Noise.Multiplier > 0)
+        {
+            // d = 1 here (the fit only gets harder with d): the coordinator repeats the check with the model's d when it starts.
+            try
+            {
+                _ = ToSettings().ToOptions(largest).NoiseEncoding(largest, 1);
+            }
+            catch (ArgumentException e)
+            {
+                Fail($"'secureAggregation.noise' cannot fit the ring: {e.Message}");
+            }
         }
 
         if (RingBits is >= 2 and <= 32 && ((1UL << RingBits) - 1) / (ulong)n < 1)
@@ -113,7 +160,7 @@ public sealed class SecureAggregationSection
 
         if (scenario.Privacy is not null)
         {
-            Fail($"'privacy' {Refused}: DP-FedAvg clips and noises individual updates on the coordinator; distributed discrete noise is not implemented.");
+            Fail($"'privacy' {Refused}: DP-FedAvg clips and noises individual updates on the coordinator, which secure aggregation hides; set 'secureAggregation.noise' (multiplier, l2Clip) for distributed Skellam noise instead.");
         }
 
         if (scenario.Continual is { ConsolidateFisher: true })
@@ -128,7 +175,7 @@ public sealed class SecureAggregationSection
 
         if (scenario.Strategy.Options.Keys.FirstOrDefault(k => k is "max_norm_ratio" or "min_norm_ratio" or "max_norm" || (k == "aggregator" && scenario.Strategy.Options[k].Trim() != "mean")) is { } option)
         {
-            Fail($"'strategy.options.{option}' {Refused}: robust rules and update validation need the individual updates, which secure aggregation hides.");
+            Fail($"'strategy.options.{option}' {Refused}: robust rules and update validation need the individual updates, which secure aggregation hides; set 'secureAggregation.bucketSize' and 'secureAggregation.bucketAggregator' for a robust rule across bucket sums.");
         }
 
         if (scenario.Mode == "virtual")
@@ -174,4 +221,20 @@ public sealed class SecureAggregationFault
 
     /// <summary>The round the fault happens in (0: every round).</summary>
     public int Round { get; set; }
+}
+
+/// <summary>Distributed Skellam noise under secure aggregation in a scenario (<c>Coordinator:SecureAggregation:Noise</c>).</summary>
+public sealed class SecureAggregationNoise
+{
+    /// <summary>z: noise over the L2 sensitivity of the summed update (0: no noise).</summary>
+    public double Multiplier { get; set; }
+
+    /// <summary>Instead of the multiplier: the ε the run may spend (the coordinator calibrates z when it starts; 0: off).</summary>
+    public double TargetEpsilon { get; set; }
+
+    /// <summary>C: the L2 norm each agent clips its delta to.</summary>
+    public double L2Clip { get; set; }
+
+    /// <summary>δ of the reported (ε, δ).</summary>
+    public double Delta { get; set; } = 1e-5;
 }

@@ -74,6 +74,9 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 2029, Level = LogLevel.Debug, Message = "Ignoring a coordinator message of kind {Kind}")]
     public static partial void UnknownMessage(ILogger logger, Protocol.V1.CoordinatorMessage.KindOneofCase kind);
 
+    [LoggerMessage(EventId = 2031, Level = LogLevel.Information, Message = "Task {TaskId} (round {Round}) sent again after a reconnect; its update was already delivered")]
+    public static partial void TaskAlreadyDelivered(ILogger logger, string taskId, int round);
+
     [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "Could not persist the agent state to {Directory}: {Reason}")]
     public static partial void PersistFailed(ILogger logger, string directory, string reason);
 

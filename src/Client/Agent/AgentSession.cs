@@ -228,6 +228,14 @@ internal sealed class AgentSession : IDisposable
         _runtime.Status.Phase("idle");
         await foreach (var message in tasks.ReadAllAsync(cancellationToken))
         {
+            if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && _runtime.State.LastResult is { Delivered: true, Kind: "train" } last && last.TaskId == message.Train.TaskId)
+            {
+                // A coordinator re-sends the task of an agent whose session dropped mid-round; this agent had already
+                // sealed that task's update and delivered it first thing on the new session.
+                AgentLog.TaskAlreadyDelivered(_logger, message.Train.TaskId, message.Train.Round);
+                continue;
+            }
+
             if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && SimulatedDropout(message.Train.Round))
             {
                 AgentLog.SimulatedDropout(_logger, message.Train.TaskId, message.Train.Round);
@@ -498,6 +506,11 @@ internal sealed class AgentSession : IDisposable
                 ["download_seconds"] = downloadSeconds,
                 ["examples"] = report.Samples,
             };
+            foreach (var (key, value) in local.Metrics)
+            {
+                metrics[key] = value;
+            }
+
             var state = _runtime.State with { LastRound = task.Round, LastTaskId = task.TaskId };
             _runtime.State = await _runtime.Torch.RunAsync(() => service.Persist(state), cancellationToken);
             _secure = new SecureRoundAgent(task, _runtime.Identity, sent, examples, metrics, report.Steps, SecAggFault(task.Round) == "bad-signature");

@@ -151,7 +151,7 @@ internal sealed class AgentWorker(
             AgentLog.AttackConfigured(logger, agentId, o.Attack.Describe());
         }
 
-        var data = LocalDataLoader.Load(o.Data, compute.Device, dataSources.LastOrDefault());
+        var (data, localTest) = LocalDataLoader.LoadWithLocalTest(o.Data, compute.Device, dataSources.LastOrDefault());
         try
         {
             Federated.Learning.Training.Warmup.Run(data);
@@ -172,7 +172,7 @@ internal sealed class AgentWorker(
                 AgentLog.ReplaySized(logger, replay.Granted, replay.ReplayBytes, replay.ExampleBytes, replay.ShareBytes, replay.BudgetBytes);
             }
 
-            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack, continual, o.Training);
+            var training = new LocalTrainingService(data, compute, store, state, logger, time, attack, continual, o.Training, localTest);
             var precision = Federated.Learning.Training.TrainingPrecisions.Name(training.Precision);
             AgentLog.TrainingPrecision(logger, precision, training.DeviceName, training.Precision != Federated.Learning.Training.TrainingPrecision.Fp32 && !compute.IsCuda
                 ? " (float32 master weights; on a CPU fp16, and bf16 without native bf16 instructions, are slower than fp32: see docs/results/agent.md)"
@@ -217,6 +217,7 @@ internal sealed class AgentWorker(
         catch
         {
             data.Dispose();
+            localTest?.Dispose();
             throw;
         }
     }

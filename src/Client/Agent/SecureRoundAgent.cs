@@ -19,6 +19,7 @@ internal sealed class SecureRoundAgent : IDisposable
     private readonly SecureAggregationOptions _options;
     private readonly float[] _delta;
     private readonly bool _corruptSignature;
+    private readonly SkellamEncoding? _noise;
 
     /// <summary>
     /// The round of <paramref name="task"/> for an agent that trained <paramref name="delta"/> on
@@ -37,7 +38,10 @@ internal sealed class SecureRoundAgent : IDisposable
             Degree = _setup.Degree,
             Threshold = _setup.Threshold,
             StochasticRounding = _setup.StochasticRounding,
+            Noise = _setup.NoiseMultiplier > 0 ? new DistributedNoiseOptions { NoiseMultiplier = _setup.NoiseMultiplier, L2Clip = _setup.L2Clip } : null,
+            MinSurvivors = _setup.MinSurvivors > 0 ? _setup.MinSurvivors : null,
         };
+        _noise = _options.NoiseEncoding(_setup.Agents, delta.Length);
         var graph = NeighbourGraph.Create(_setup.Agents, _setup.Degree, _setup.GraphSeed.Span);
         _agent = new SecureAggregationAgent(_setup.AgentIndex, task.Round, graph, _options, identity, ChaCha20Random.FromEntropy());
         _delta = delta;
@@ -107,11 +111,19 @@ internal sealed class SecureRoundAgent : IDisposable
 
     /// <summary>
     /// Stage 3: scales the delta by its weight (n / weight_scale), clips and quantises it into the ring, masks it, and
-    /// returns the payload to upload and the answer that names it.
+    /// returns the payload to upload and the answer that names it. With noise the delta is not weighted: it is clipped
+    /// in L2, scaled, rounded and noised (<see cref="SkellamEncoding"/>, the noise from OS entropy) before masking.
     /// </summary>
     public (Payload Payload, SecAggReply Reply) MaskInput(SecAggMaskInput request, string transferId, string layoutFingerprint)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (_noise is not null)
+        {
+            var encoded = new uint[_delta.Length];
+            var clipped = _noise.Encode(_delta, encoded, ChaCha20Random.FromEntropy());
+            return Masked(request, encoded, transferId, layoutFingerprint, clipped ? 1 : 0);
+        }
+
         var scale = _setup.WeightScale > 0 ? Examples / _setup.WeightScale : 1.0;
         var scaled = new float[_delta.Length];
         for (var i = 0; i < scaled.Length; i++)
@@ -122,6 +134,11 @@ internal sealed class SecureRoundAgent : IDisposable
         var quantizer = _options.Quantizer(_setup.Agents);
         var quantized = new uint[scaled.Length];
         quantizer.Quantize(scaled, quantized, _options.StochasticRounding ? ChaCha20Random.FromEntropy() : null);
+        return Masked(request, quantized, transferId, layoutFingerprint, scaled.Count(v => Math.Abs(v) > _setup.ClipRange) / (double)Math.Max(1, scaled.Length));
+    }
+
+    private (Payload Payload, SecAggReply Reply) Masked(SecAggMaskInput request, uint[] quantized, string transferId, string layoutFingerprint, double clippedFraction)
+    {
         var shares = request.Shares.Select(s => new EncryptedShare(s.Sender, s.Recipient, s.Ciphertext.ToByteArray())).ToList();
         var masked = _agent.MaskInput(quantized, shares);
         var payload = new Payload { LayoutFingerprint = layoutFingerprint };
@@ -133,7 +150,7 @@ internal sealed class SecureRoundAgent : IDisposable
             input.Metrics[key] = value;
         }
 
-        input.Metrics["secagg_clipped_fraction"] = scaled.Count(v => Math.Abs(v) > _setup.ClipRange) / (double)Math.Max(1, scaled.Length);
+        input.Metrics["secagg_clipped_fraction"] = clippedFraction;
         return (payload, Reply(new SecAggReply { MaskedInput = input }));
     }
 

@@ -310,6 +310,13 @@ public sealed class ClientDataOptions
     /// <summary>Keep only the first N examples of the partition; 0 keeps all.</summary>
     public int MaxExamples { get; set; }
 
+    /// <summary>
+    /// Fraction of the partition (after <see cref="MaxExamples"/>) held out as the agent's local test split, stratified
+    /// by class so that it has the partition's own label distribution; 0 (the default) holds out nothing. Every training
+    /// run evaluates the model the agent uses on it and reports <c>local_test_accuracy</c>.
+    /// </summary>
+    public double LocalTestFraction { get; set; }
+
     /// <summary><c>fashion-mnist</c>, <c>mnist</c> or <c>none</c>.</summary>
     public string Normalization { get; set; } = "fashion-mnist";
 
@@ -410,6 +417,11 @@ public sealed class ClientDataOptions
         if (MaxExamples < 0)
         {
             errors.Add($"Client:Data:MaxExamples must be 0 (all) or positive, not {MaxExamples}.");
+        }
+
+        if (LocalTestFraction is not (>= 0 and <= 0.9))
+        {
+            errors.Add($"Client:Data:LocalTestFraction must be between 0 (no local test split) and 0.9, not {LocalTestFraction.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
         }
 
         try

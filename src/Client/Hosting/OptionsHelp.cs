@@ -54,6 +54,7 @@ internal static class OptionsHelp
             new("Client:Data:Index", d.Index.ToString(ci), "This agent's partition, 0-based, below Clients."),
             new("Client:Data:Seed", d.Seed.ToString(ci), "Seed of the partition and of the synthetic data; every agent of a run must use the same."),
             new("Client:Data:MaxExamples", d.MaxExamples.ToString(ci), "Keep only the first N examples of the partition; 0 keeps all."),
+            new("Client:Data:LocalTestFraction", d.LocalTestFraction.ToString(ci), "Fraction of the partition held out, stratified by class, as the local test split (local_test_accuracy in every result); 0 holds out nothing."),
             new("Client:Data:Normalization", d.Normalization, "fashion-mnist, mnist or none."),
             new("Client:Data:SyntheticCount", d.SyntheticCount.ToString(ci), "Samples the synthetic source generates before partitioning."),
             new("Client:Data:SyntheticClasses", d.SyntheticClasses.ToString(ci), "Classes of the synthetic source."),

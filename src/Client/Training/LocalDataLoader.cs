@@ -29,6 +29,12 @@ internal static class LocalDataLoader
         };
     }
 
+    /// <summary>The configured source, or the application's own for the <c>custom</c> kind.</summary>
+    private static ILabelledSource Open(ClientDataOptions options, IDataSourceProvider? custom) =>
+        options.SourceKind == ClientDataOptions.CustomSource
+            ? (custom ?? throw new InvalidOperationException("Client:Data:Source is custom but no data source is registered; call AddFederatedDataSource.")).Open(options)
+            : OpenSource(options);
+
     private static readonly Lock SourceGate = new();
     private static readonly Dictionary<(string Directory, string Split), WeakReference<IdxImageSource>> Sources = [];
 
@@ -75,6 +81,82 @@ internal static class LocalDataLoader
     }
 
     /// <summary>
+    /// Splits <paramref name="indices"/> (a partition, by source index) into a training part and a local test part
+    /// with the same label distribution: from each class's n examples, round(<paramref name="fraction"/> · n) go to the
+    /// test part (at most n − 1, so training keeps every class it had), chosen by a shuffle seeded with
+    /// <paramref name="seed"/>. Both parts keep the partition's order.
+    /// </summary>
+    public static (int[] Train, int[] Test) SplitLocalTest(int[] indices, ReadOnlySpan<int> labels, double fraction, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        if (fraction is not (>= 0 and < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "The local test fraction must be in [0, 1).");
+        }
+
+        var byClass = new SortedDictionary<int, List<int>>();
+        for (var i = 0; i < indices.Length; i++)
+        {
+            var label = labels[indices[i]];
+            if (!byClass.TryGetValue(label, out var positions))
+            {
+                byClass[label] = positions = [];
+            }
+
+            positions.Add(i);
+        }
+
+        var random = new StableRandom(unchecked(seed ^ 0x10CA_7E57UL));
+        var test = new bool[indices.Length];
+        foreach (var positions in byClass.Values)
+        {
+            var take = Math.Min((int)Math.Round(fraction * positions.Count, MidpointRounding.AwayFromZero), positions.Count - 1);
+            var order = positions.ToArray();
+            random.Shuffle(order.AsSpan());
+            foreach (var position in order.AsSpan(0, Math.Max(0, take)))
+            {
+                test[position] = true;
+            }
+        }
+
+        return (indices.Where((_, i) => !test[i]).ToArray(), indices.Where((_, i) => test[i]).ToArray());
+    }
+
+    /// <summary>
+    /// Loads, partitions and materialises the local data on <paramref name="device"/>, holding out
+    /// <see cref="ClientDataOptions.LocalTestFraction"/> of it as the local test split (<see cref="SplitLocalTest"/>,
+    /// seeded by the data seed and the agent's index); the test split is null when the fraction is 0 or no class has
+    /// enough examples to give one.
+    /// </summary>
+    public static (TensorDataset Train, TensorDataset? LocalTest) LoadWithLocalTest(ClientDataOptions options, Device device, IDataSourceProvider? custom = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.LocalTestFraction <= 0)
+        {
+            return (Load(options, device, custom), null);
+        }
+
+        var source = Open(options, custom);
+        var (train, test) = SplitLocalTest(SelectIndices(source, options), source.Labels, options.LocalTestFraction, unchecked(((ulong)options.Seed * 0x9E37_79B9_7F4A_7C15UL) + (ulong)options.Index));
+        var name = $"{source.Name}[{options.Partition} {options.Index}/{options.Clients}]";
+        var trainData = TensorDataset.Materialize(new IndexedSource(source, train, name), options.GetNormalization(), device, source.NumClasses);
+        if (test.Length == 0)
+        {
+            return (trainData, null);
+        }
+
+        try
+        {
+            return (trainData, TensorDataset.Materialize(new IndexedSource(source, test, name + " local test"), options.GetNormalization(), device, source.NumClasses));
+        }
+        catch
+        {
+            trainData.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Loads, partitions and materialises the local data on <paramref name="device"/>; the <c>custom</c> source comes
     /// from <paramref name="custom"/>.
     /// </summary>
@@ -82,9 +164,7 @@ internal static class LocalDataLoader
     public static TensorDataset Load(ClientDataOptions options, Device device, IDataSourceProvider? custom = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var source = options.SourceKind == ClientDataOptions.CustomSource
-            ? (custom ?? throw new InvalidOperationException("Client:Data:Source is custom but no data source is registered; call AddFederatedDataSource.")).Open(options)
-            : OpenSource(options);
+        var source = Open(options, custom);
         var indices = SelectIndices(source, options);
         var local = new IndexedSource(source, indices, $"{source.Name}[{options.Partition} {options.Index}/{options.Clients}]");
         return TensorDataset.Materialize(local, options.GetNormalization(), device, source.NumClasses);

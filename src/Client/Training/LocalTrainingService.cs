@@ -7,6 +7,7 @@ using Federated.Learning.Continual;
 using Federated.Learning.Data;
 using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Models;
+using Federated.Learning.Personalization;
 using Federated.Learning.Privacy;
 using Federated.Learning.Runtime;
 using Federated.Learning.Strategies;
@@ -22,7 +23,7 @@ namespace Federated.Client.Training;
 /// <summary>The outcome of one local training run: the sealed update to upload, the trainer's report and extra metrics.</summary>
 /// <param name="Update">The update payload (delta plus the strategy's extra tensors), ready to upload.</param>
 /// <param name="Report">Per-epoch metrics and step count.</param>
-/// <param name="Metrics">Metrics the update's stages add to the result (<c>dp_clipped</c> when the delta was clipped for differential privacy).</param>
+/// <param name="Metrics">Metrics the run adds to the result (<see cref="LocalUpdate.Metrics"/>, and <c>dp_clipped</c> when the delta was clipped for differential privacy).</param>
 internal sealed record TrainOutcome(SealedPayload Update, TrainingReport Report, IReadOnlyDictionary<string, double> Metrics);
 
 /// <summary>One local training run before it is sealed: what the agent's attack stage (if any) works on.</summary>
@@ -34,7 +35,14 @@ internal sealed record TrainOutcome(SealedPayload Update, TrainingReport Report,
 /// <param name="Estimates">
 /// The deltas of the extra runs on bootstrap resamples that an estimated ALIE or IPM attack asked for (else empty).
 /// </param>
-internal sealed record LocalUpdate(TrainTask Task, string LayoutFingerprint, float[] Delta, IReadOnlyList<KeyValuePair<string, float[]>> Tensors, TrainingReport Report, IReadOnlyList<float[]> Estimates);
+internal sealed record LocalUpdate(TrainTask Task, string LayoutFingerprint, float[] Delta, IReadOnlyList<KeyValuePair<string, float[]>> Tensors, TrainingReport Report, IReadOnlyList<float[]> Estimates)
+{
+    /// <summary>
+    /// Metrics the run adds to the result: <c>local_test_accuracy</c>, <c>local_test_loss</c> and
+    /// <c>local_test_examples</c> with a local test split, and what a personalisation algorithm reports.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> Metrics { get; init; } = new Dictionary<string, double>(StringComparer.Ordinal);
+}
 
 /// <summary>
 /// The synchronous TorchSharp side of the agent: holds the local data, the model (built on the first task from
@@ -53,6 +61,7 @@ internal sealed class LocalTrainingService : IDisposable
     private readonly DownlinkModel _downlink;
     private readonly AgentContinual? _continual;
     private readonly ClientTrainingOptions _training;
+    private readonly TensorDataset? _localTest;
     private TensorDataset? _poisoned;
     private string? _localStateFingerprint;
     private nn.Module<Tensor, Tensor>? _model;
@@ -64,9 +73,10 @@ internal sealed class LocalTrainingService : IDisposable
     /// <paramref name="attack"/> (honest when null) decides which rounds train on flipped labels and which need
     /// bootstrap estimates. With <paramref name="continual"/> enabled the agent moves through its stream of experiences
     /// (restoring the continual state from the store's <c>continual/</c> slot). <paramref name="training"/> sets the
-    /// precision every run computes in (fp32 when null).
+    /// precision every run computes in (fp32 when null). Takes ownership of <paramref name="localTest"/> too: the agent's
+    /// local test split, on which every training run first evaluates the model the agent uses (see <see cref="TrainLocal"/>).
     /// </summary>
-    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time, AttackStage? attack = null, ClientContinualOptions? continual = null, ClientTrainingOptions? training = null)
+    public LocalTrainingService(TensorDataset data, ComputeContext compute, AgentStateStore store, AgentState restored, ILogger logger, TimeProvider time, AttackStage? attack = null, ClientContinualOptions? continual = null, ClientTrainingOptions? training = null, TensorDataset? localTest = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(compute);
@@ -75,6 +85,7 @@ internal sealed class LocalTrainingService : IDisposable
         ArgumentNullException.ThrowIfNull(logger);
         ArgumentNullException.ThrowIfNull(time);
         Data = data;
+        _localTest = localTest;
         _compute = compute;
         _store = store;
         _logger = logger;
@@ -101,6 +112,9 @@ internal sealed class LocalTrainingService : IDisposable
 
     /// <summary>The local data set.</summary>
     public TensorDataset Data { get; }
+
+    /// <summary>The local test split (null without one).</summary>
+    public TensorDataset? LocalTest => _localTest;
 
     /// <summary>The resource limits every local training run is held to (none when null).</summary>
     public ResourceGate? Gate { get; set; }
@@ -196,7 +210,7 @@ internal sealed class LocalTrainingService : IDisposable
         ArgumentNullException.ThrowIfNull(update);
         ArgumentNullException.ThrowIfNull(delta);
         var task = update.Task;
-        var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        var metrics = new Dictionary<string, double>(update.Metrics, StringComparer.Ordinal);
         if (AgentClipping.Apply(delta, task.Config) is { } clip)
         {
             AgentClipping.Report(clip, metrics);
@@ -229,6 +243,12 @@ internal sealed class LocalTrainingService : IDisposable
     /// When the attack stage estimates the honest updates from the agent's own data, the extra runs follow, each from
     /// the global model on a bootstrap resample of the local data (same size, drawn with replacement, seeded by the
     /// task's seed), with plain local training (no strategy plug-ins); the model keeps the main run's weights.
+    /// <para>
+    /// With a local test split, the run first evaluates on it the model the agent uses on its own data when the task
+    /// arrives: the global model, or what the round's personalisation algorithm makes of it (FedPer: the global body
+    /// under the agent's head; Ditto: the agent's personal model), reported as <c>local_test_accuracy</c>. A
+    /// personalisation algorithm also sets the weights training starts from and, after training, keeps its local part.
+    /// </para>
     /// </summary>
     public LocalUpdate TrainLocal(TrainTask task, byte[] payloadBytes, CancellationToken cancellationToken)
     {
@@ -270,8 +290,22 @@ internal sealed class LocalTrainingService : IDisposable
 
         TrainingExamples = data.Count;
         var plugins = ClientAlgorithmsAdapter.Create(round);
+        var personal = plugins.OfType<IPersonalizedAlgorithm>().ToList();
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
         try
         {
+            EvaluateLocalTest(personal, global, weights, metrics);
+            if (personal.Count > 0)
+            {
+                var start = global.ToArray();
+                foreach (var algorithm in personal)
+                {
+                    algorithm.TrainingStart(start);
+                }
+
+                weights.Load(start);
+            }
+
             Gate?.Attach(cancellationToken);
             var hooks = plugins.Cast<ITrainingPlugin>().Concat(continualPlugins).ToList();
             if (Gate is not null)
@@ -286,6 +320,26 @@ internal sealed class LocalTrainingService : IDisposable
             }
 
             var local = weights.Flatten();
+            foreach (var algorithm in personal)
+            {
+                var extra = algorithm.Personalize(round, local, (more, personalOptions) =>
+                {
+                    // The personal pass: the algorithm's own plug-ins and the resource gate, not the continual plug-ins
+                    // (their state follows the shared model's training).
+                    var personalHooks = more.ToList();
+                    if (Gate is not null)
+                    {
+                        personalHooks.Add(Gate);
+                    }
+
+                    return new LocalTrainer(personalHooks, _time, CreateModel).Train(_model!, data, personalOptions, cancellationToken);
+                });
+                foreach (var (key, value) in extra)
+                {
+                    metrics[key] = value;
+                }
+            }
+
             var delta = new float[local.Length];
             WeightVectors.Delta(local, global, delta);
             var tensors = new List<KeyValuePair<string, float[]>>();
@@ -315,7 +369,7 @@ internal sealed class LocalTrainingService : IDisposable
 
             var estimates = BootstrapDeltas(_attack.EstimateRuns(task.Round), weights, global, options, cancellationToken);
             weights.Load(local);
-            return new LocalUpdate(task, weights.Layout.Fingerprint, delta, tensors, report, estimates);
+            return new LocalUpdate(task, weights.Layout.Fingerprint, delta, tensors, report, estimates) { Metrics = metrics };
         }
         finally
         {
@@ -327,6 +381,42 @@ internal sealed class LocalTrainingService : IDisposable
             scratch?.Dispose();
         }
     }
+
+    /// <summary>
+    /// Evaluates the model the agent uses (the global model in <paramref name="weights"/>, or what
+    /// <paramref name="personal"/> makes of it) on the local test split, into <paramref name="metrics"/>; leaves the
+    /// global model loaded. Does nothing without a local test split.
+    /// </summary>
+    private void EvaluateLocalTest(List<IPersonalizedAlgorithm> personal, float[] global, ModelWeights weights, Dictionary<string, double> metrics)
+    {
+        if (_localTest is null)
+        {
+            return;
+        }
+
+        if (personal.Count > 0)
+        {
+            var used = global.ToArray();
+            foreach (var algorithm in personal)
+            {
+                algorithm.PersonalModel(used);
+            }
+
+            weights.Load(used);
+        }
+
+        var result = Evaluator.Evaluate(_model!, _localTest);
+        metrics[LocalTestAccuracyKey] = result.Accuracy;
+        metrics["local_test_loss"] = result.Loss;
+        metrics["local_test_examples"] = result.Samples;
+        if (personal.Count > 0)
+        {
+            weights.Load(global);
+        }
+    }
+
+    /// <summary>The result metric carrying the agent's local test accuracy.</summary>
+    public const string LocalTestAccuracyKey = "local_test_accuracy";
 
     private nn.Module<Tensor, Tensor> CreateModel() =>
         ModelFactory.Create(_modelName!, ModelShape.FromSample(Data.SampleShape, Data.NumClasses), _compute.Device);
@@ -449,6 +539,7 @@ internal sealed class LocalTrainingService : IDisposable
         _weights = null;
         _poisoned?.Dispose();
         _poisoned = null;
+        _localTest?.Dispose();
         Data.Dispose();
     }
 

@@ -38,8 +38,11 @@ internal static class CoordinatorHelp
           --Coordinator:Seed                       Initial model, sampling and client training seed (default 1).
           --Coordinator:Rounds                     Rounds to run (default 3).
           --Coordinator:Strategy                   fedavg | fedprox | fedavgm | fedadagrad | fedadam | fedyogi |
-                                                   scaffold | fednova (default fedavg).
-          --Coordinator:StrategyOptions:<name>     Strategy options, e.g. mu, server_lr, momentum, eta, tau.
+                                                   scaffold | fednova | fedper | ditto (default fedavg).
+          --Coordinator:StrategyOptions:<name>     Strategy options, e.g. mu, server_lr, momentum, eta, tau;
+                                                   fedper: head (parameter prefixes, e.g. fc3) or head_layers
+                                                   (last N layers, default 1) stay on the agents; ditto: lambda
+                                                   (default 0.1), personal_epochs (default 0: the local epochs).
           --Coordinator:StrategyOptions:aggregator Byzantine-robust aggregation stage (any strategy but scaffold):
                                                    the round's updates are validated and reduced by this rule, and
                                                    the strategy's server step runs on the result. Rules: mean |
@@ -144,9 +147,25 @@ internal static class CoordinatorHelp
           --Coordinator:SecureAggregation:ShareKeysSeconds   Stage deadlines in seconds (defaults 30, 120, 30): an
           --Coordinator:SecureAggregation:MaskedInputSeconds agent that has not answered is a dropout; training and
           --Coordinator:SecureAggregation:UnmaskSeconds      the key advertisement share RoundDeadlineSeconds.
-        With secure aggregation on, uplink codecs, privacy, Fisher consolidation, SCAFFOLD, FedNova, robust aggregators
-        and update validation are refused (each needs individual updates); a round whose survivors keep fewer than t
-        live neighbours fails and leaves the model unchanged.
+          --Coordinator:SecureAggregation:Noise:Multiplier   z: distributed Skellam noise added by the agents, z times
+                                                             the sum's L2 sensitivity (default 0 = no noise).
+          --Coordinator:SecureAggregation:Noise:TargetEpsilon
+                                                             Instead of Multiplier: the epsilon the run may spend; z
+                                                             is calibrated for it at start-up (default 0 = off).
+          --Coordinator:SecureAggregation:Noise:L2Clip       C: each agent's delta is clipped to this L2 norm (required
+                                                             with noise; agents then weigh 1 each).
+          --Coordinator:SecureAggregation:Noise:Delta        delta of the epsilon reported per round (default 1e-5).
+          --Coordinator:SecureAggregation:MinSurvivors       Fewest survivors a (bucket) sum is unmasked with; the noise
+                                                             is calibrated to it (default 0 = 1, with noise
+                                                             max(t + 1, n/2)).
+          --Coordinator:SecureAggregation:BucketSize         B: random buckets of B..2B-1 agents, each its own SecAgg+
+                                                             instance (default 0 = one bucket).
+          --Coordinator:SecureAggregation:BucketAggregator   Robust rule across the bucket means (default median).
+          --Coordinator:SecureAggregation:MinBuckets         Buckets that must unmask (default 0 = more than half).
+        With secure aggregation on, uplink codecs, Coordinator:Privacy (use Noise:*), Fisher consolidation, SCAFFOLD,
+        FedNova, robust aggregators and update validation are refused (each needs individual updates; use BucketSize
+        and BucketAggregator); a round whose survivors keep fewer than t live neighbours fails and leaves the model
+        unchanged.
 
         Differential privacy (client-level DP-FedAvg; off by default):
           --Coordinator:Privacy:Enabled            Clip, noise and account every round (default false).

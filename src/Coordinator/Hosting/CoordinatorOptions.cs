@@ -52,7 +52,7 @@ public sealed class CoordinatorOptions
     [Range(1, 1_000_000)]
     public int Rounds { get; set; } = 3;
 
-    /// <summary>Strategy name (fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold, fednova).</summary>
+    /// <summary>Strategy name (fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold, fednova, fedper, ditto).</summary>
     [Required(AllowEmptyStrings = false)]
     public string Strategy { get; set; } = "fedavg";
 

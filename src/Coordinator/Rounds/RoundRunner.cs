@@ -10,6 +10,8 @@ using Federated.Coordinator.Telemetry;
 using Federated.Coordinator.Transfers;
 using Federated.Learning.Data.Partitioning;
 using Federated.Learning.Privacy;
+using Federated.Learning.Reporting;
+using Federated.Learning.SecureAggregation;
 using Federated.Learning.Strategies;
 using Federated.Protocol.Transfers;
 using Federated.Protocol.V1;
@@ -42,6 +44,7 @@ internal sealed partial class RoundRunner(
     private readonly bool _sampleEnrolled = options.Value.Population == "enrolled";
     private readonly List<IReadOnlyDictionary<string, string>> _history = [];
     private CoordinatorPrivacy? _privacy;
+    private PrivacyLedger? _secureLedger;
     private readonly RoundCompression _compression = new(options.Value.Compression, options.Value.Seed, options.Value.ChunkBytes);
     private int _lateResults;
 
@@ -61,10 +64,24 @@ internal sealed partial class RoundRunner(
     protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var strategy = StrategyFactory.Create(_options.Strategy, _options.StrategyOptions);
+        // A FedPer head is checked against the model once, on start, rather than failing every agent in every round.
+        if (Learning.Personalization.FedPer.FromConfig(strategy.ConfigureFit(1)) is { } head)
+        {
+            try
+            {
+                head.Resolve(server.Weights.Layout);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidOperationException($"Coordinator:StrategyOptions: {e.Message}", e);
+            }
+        }
+
         var checkpoint = _options.Resume ? store.TryLoad() : null;
         _privacy = CoordinatorPrivacy.Create(_options);
         var dp = _privacy?.Wrap(strategy, checkpoint?.PrivacyLedger);
         strategy = (IStrategy?)dp ?? strategy;
+        _secureLedger = SecureNoiseLedger(checkpoint?.PrivacyLedger);
         if (_options.Continual.ConsolidateFisher)
         {
             strategy = new Learning.Continual.FisherConsolidationStrategy(strategy);
@@ -93,7 +110,7 @@ internal sealed partial class RoundRunner(
                 throw new InvalidDataException($"The checkpoint was written by strategy '{checkpoint.Strategy}', not '{strategy.Name}'.");
             }
 
-            if (dp is not null && checkpoint.PrivacyLedger is null)
+            if ((dp is not null || _secureLedger is not null) && checkpoint.PrivacyLedger is null)
             {
                 throw new InvalidDataException($"The checkpoint of differentially private run '{checkpoint.RunId}' lacks its privacy ledger: ε spent so far is unknown.");
             }
@@ -117,7 +134,7 @@ internal sealed partial class RoundRunner(
                 LogMetricsReconciled(logger, MetricsPath, restored, dropped);
             }
 
-            metrics.Resumed(checkpoint.Round, dp is null ? null : SpentEpsilon(dp));
+            metrics.Resumed(checkpoint.Round, dp is null ? SecureEpsilon() : SpentEpsilon(dp));
         }
         else
         {
@@ -131,6 +148,14 @@ internal sealed partial class RoundRunner(
             {
                 LogInitialEvaluation(logger, initial.Accuracy, initial.Loss);
             }
+        }
+
+        if (_secureLedger is not null)
+        {
+            var noise = _options.SecureAggregation.Noise;
+            var fitted = CheckNoiseFitsTheRing((int)layout.TotalLength);
+            var spentSoFar = SecureEpsilon() ?? 0;
+            LogDistributedNoise(logger, noise.Multiplier, noise.L2Clip, noise.Delta, fitted.Scale, fitted.MinSurvivors, fitted.MaxAgents, _secureLedger.Steps, spentSoFar);
         }
 
         status.RunId = runId;
@@ -242,6 +267,8 @@ internal sealed partial class RoundRunner(
         var deadlineUnix = time.GetUtcNow().AddSeconds(_options.RoundDeadlineSeconds).ToUnixTimeMilliseconds() / 1000.0;
         var config = strategy.ConfigureFit(round);
         var pending = new Dictionary<string, string>(StringComparer.Ordinal);
+        var sentTasks = new Dictionary<string, CoordinatorMessage>(StringComparer.Ordinal);
+        var absent = new HashSet<string>(StringComparer.Ordinal);
         var failures = new List<ClientFailure>();
         var offline = new List<string>();
         var secure = _options.SecureAggregation.Enabled
@@ -288,6 +315,7 @@ internal sealed partial class RoundRunner(
             else if (registry.TrySend(agentId, message))
             {
                 pending[agentId] = task.TaskId;
+                sentTasks[agentId] = message;
             }
             else
             {
@@ -320,6 +348,8 @@ internal sealed partial class RoundRunner(
         var aggregateTicks = 0L;
         var lastResultAt = started;
         var clientLosses = new List<(double Loss, long Examples)>();
+        var agentRows = new List<Dictionary<string, string>>();
+        var localAccuracies = new List<double>();
         IReadOnlyDictionary<string, string> secureMetrics = new Dictionary<string, string>();
         if (secure is not null)
         {
@@ -332,6 +362,10 @@ internal sealed partial class RoundRunner(
 
             pending.Clear();
             secureMetrics = outcome.Metrics;
+            if (outcome.Released is { } released)
+            {
+                _secureLedger?.Record(released);
+            }
             if (outcome.Aggregate is { } aggregate)
             {
                 aggregator.Add(aggregate);
@@ -371,6 +405,12 @@ internal sealed partial class RoundRunner(
                         }
 
                         _compression.Delivered(received.AgentId);
+                        if (AgentRow(round, received.AgentId, result) is { } agentRow)
+                        {
+                            agentRows.Add(agentRow);
+                            localAccuracies.Add(result.Metrics[LocalAccuracyMetric]);
+                        }
+
                         var addStarted = Stopwatch.GetTimestamp();
                         if (TryAccept(received.AgentId, result, layout.TotalLength, layout.Fingerprint, aggregator, streaming, failures))
                         {
@@ -402,6 +442,12 @@ internal sealed partial class RoundRunner(
                         // A dropped link is often back in a second: the agent keeps training, and delivers its pending
                         // update first thing on its next session. Give it the grace before counting it as failed.
                         _ = EndGraceLaterAsync(gone.AgentId, round, linked.Token);
+                        absent.Add(gone.AgentId);
+                        break;
+                    case AgentChanged { Connected: true } back when absent.Remove(back.AgentId) && pending.ContainsKey(back.AgentId) && sentTasks.TryGetValue(back.AgentId, out var again):
+                        // Back within its grace. The agent may have lost its task with the session: send it again (an
+                        // agent that had sealed its update delivers it first on the new session and skips the task).
+                        registry.TrySend(back.AgentId, again);
                         break;
                     case RoundEvent { AgentId: var goneId } gone when (gone is AgentChanged { Connected: false } || gone is ReconnectGraceEnded ended && ended.Round == round)
                         && pending.ContainsKey(goneId) && !registry.IsConnected(goneId) && !registry.HasHeld(goneId):
@@ -487,7 +533,7 @@ internal sealed partial class RoundRunner(
         // provisional; the next checkpoint carries the complete one.
         var checksum = Checksum(global);
         var dp = strategy as DifferentialPrivacyStrategy;
-        double? epsilon = dp is null ? null : SpentEpsilon(dp);
+        double? epsilon = dp is null ? SecureEpsilon() : SpentEpsilon(dp);
         var aggregateSeconds = Stopwatch.GetElapsedTime(0, aggregateTicks).TotalSeconds;
         var trainLoss = clientLosses.Count > 0 ? clientLosses.Sum(c => c.Loss * c.Examples) / Math.Max(1, clientLosses.Sum(c => c.Examples)) : double.NaN;
         var checkpointStarted = Stopwatch.GetTimestamp();
@@ -530,7 +576,7 @@ internal sealed partial class RoundRunner(
                 Strategy = strategy.Name,
                 StrategyState = strategy.SaveState(),
                 History = _history,
-                PrivacyLedger = dp?.Ledger.ToJson(),
+                PrivacyLedger = dp?.Ledger.ToJson() ?? _secureLedger?.ToJson(),
                 Epsilon = epsilon,
             },
             layout.Entries.Select(e => (e.Name, e.Shape.ToArray(), e.Offset, e.Length)).ToList());
@@ -589,20 +635,34 @@ internal sealed partial class RoundRunner(
             row.TryAdd("agg_" + key, Inv(value, "G6"));
         }
 
+        // Per-agent spreads, not only means: every agent that sent a result with a local test accuracy this round.
+        if (MetricSpread.Of(localAccuracies) is { } spread)
+        {
+            foreach (var (key, value) in spread.Columns(LocalAccuracyColumn))
+            {
+                row[key] = Inv(value, key.EndsWith("_n", StringComparison.Ordinal) ? "F0" : "F5");
+            }
+        }
+
         foreach (var (key, value) in secureMetrics)
         {
             row.TryAdd(key, value);
         }
 
-        if (dp is not null && epsilon is { } spent)
+        if (epsilon is { } spent)
         {
             row["epsilon"] = Inv(spent, "G8");
-            LogPrivacySpent(logger, round, spent, dp.Options.Delta, dp.Options.EpsilonBudget ?? double.PositiveInfinity);
+            LogPrivacySpent(logger, round, spent, dp?.Options.Delta ?? _options.SecureAggregation.Noise.Delta, dp?.Options.EpsilonBudget ?? double.PositiveInfinity);
         }
 
         _history[^1] = row;
         row["checkpoint_s"] = Inv(checkpointSeconds, "F3");
         store.CompleteRound(runId, round, row);
+        foreach (var agentRow in agentRows)
+        {
+            MetricsCsv.Append(AgentMetricsPath, agentRow);
+        }
+
         AppendMetrics(row);
         metrics.RoundFinished(new RoundFigures(round, roundOk, accepted, rejected, counts.Sum(c => c.UpWire), counts.Sum(c => c.DownWire), aggregateSeconds, wall, epsilon));
 
@@ -757,12 +817,89 @@ internal sealed partial class RoundRunner(
         LogLate(logger, late.Result.Round, late.AgentId);
     }
 
+    /// <summary>The result metric the agents report their local test accuracy in.</summary>
+    internal const string LocalAccuracyMetric = "local_test_accuracy";
+
+    /// <summary>The prefix of the rounds.csv columns of its spread over the agents (<c>local_acc_mean</c>, …).</summary>
+    internal const string LocalAccuracyColumn = "local_acc";
+
+    /// <summary>The per-agent CSV, beside the per-round one: a row per agent and round with a local test accuracy.</summary>
+    private string AgentMetricsPath => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(MetricsPath))!, "agents.csv");
+
+    /// <summary>The agents.csv row of <paramref name="result"/>, or null when it carries no finite local test accuracy.</summary>
+    private static Dictionary<string, string>? AgentRow(int round, string agentId, TaskResult result)
+    {
+        if (!result.Metrics.TryGetValue(LocalAccuracyMetric, out var accuracy) || !double.IsFinite(accuracy))
+        {
+            return null;
+        }
+
+        return new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["round"] = Inv(round),
+            ["agent"] = agentId,
+            [LocalAccuracyMetric] = Inv(accuracy, "F5"),
+            ["local_test_loss"] = Inv(result.Metrics.GetValueOrDefault("local_test_loss", double.NaN), "F5"),
+            ["local_test_examples"] = Inv(result.Metrics.GetValueOrDefault("local_test_examples", double.NaN), "F0"),
+            ["train_loss"] = Inv(result.Metrics.GetValueOrDefault("train_loss", double.NaN), "F5"),
+            ["examples"] = Inv(result.NumExamples, "F0"),
+        };
+    }
+
     private string MetricsPath => Path.IsPathRooted(_options.MetricsFile) ? _options.MetricsFile : Path.Combine(_options.StateDirectory, _options.MetricsFile);
 
     private void AppendMetrics(Dictionary<string, string> row) => MetricsCsv.Append(MetricsPath, row);
 
     /// <summary>ε spent so far (0 before the first released round).</summary>
     private static double SpentEpsilon(DifferentialPrivacyStrategy dp) => dp.Ledger.Steps == 0 ? 0 : dp.Spent.Epsilon;
+
+    /// <summary>ε spent so far by the distributed noise of secure aggregation; null when it is off.</summary>
+    private double? SecureEpsilon() => _secureLedger is null ? null : _secureLedger.Steps == 0 ? 0 : _secureLedger.Spent(_options.SecureAggregation.Noise.Delta).Epsilon;
+
+    /// <summary>The ledger of distributed noise under secure aggregation (restored from <paramref name="ledgerJson"/>); null when that noise is off.</summary>
+    private PrivacyLedger? SecureNoiseLedger(string? ledgerJson)
+    {
+        if (_options.SecureAggregation is not { Enabled: true, Noise.Enabled: true })
+        {
+            return null;
+        }
+
+        try
+        {
+            return ledgerJson is null ? new PrivacyLedger() : PrivacyLedger.FromJson(ledgerJson);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"The checkpoint's privacy ledger is unreadable: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Refuses, before the first round, distributed noise that the ring cannot hold for the largest sum a round may have:
+    /// 2B − 1 agents with buckets of B, otherwise the round size the configuration asks for at least. With
+    /// <c>Noise:TargetEpsilon</c> it first calibrates <c>Noise:Multiplier</c> for the run's rounds at that size.
+    /// </summary>
+    private SkellamEncoding CheckNoiseFitsTheRing(int length)
+    {
+        var settings = _options.SecureAggregation;
+        var agents = settings.BucketSize > 0 ? (2 * settings.BucketSize) - 1 : Math.Max(2, Math.Max(_options.MinAvailable, _options.MinFit));
+        try
+        {
+            if (settings.Noise.TargetEpsilon > 0 && settings.Noise.Multiplier == 0)
+            {
+                // Calibrated once, for the largest sum a round may have; the rounds' actual ε is what the ledger reports.
+                var options = settings.ToOptions(agents);
+                var minSurvivors = options.ResolveMinSurvivors(agents, options.ResolveDegree(agents));
+                settings.Noise.Multiplier = SkellamEncoding.CalibrateNoise(settings.Noise.TargetEpsilon, settings.Noise.Delta, _options.Rounds, settings.RingBits, length, agents, minSurvivors, settings.Noise.L2Clip);
+            }
+
+            return settings.ToOptions(agents).NoiseEncoding(agents, length)!;
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException($"Coordinator:SecureAggregation:Noise cannot run with {agents} agents per sum and {length} parameters: {e.Message}", e);
+        }
+    }
 
     /// <summary>Hex of the first 8 bytes of the SHA-256 over the vector's bytes.</summary>
     public static string Checksum(ReadOnlySpan<float> vector) =>
@@ -815,6 +952,9 @@ internal sealed partial class RoundRunner(
 
     [LoggerMessage(EventId = 1115, Level = LogLevel.Information, Message = "Round {Round}: privacy spent ε = {Epsilon:G6} at δ = {Delta:G3} (budget {Budget:G6})")]
     private static partial void LogPrivacySpent(ILogger logger, int round, double epsilon, double delta, double budget);
+
+    [LoggerMessage(EventId = 1140, Level = LogLevel.Information, Message = "Distributed Skellam noise under secure aggregation: z = {NoiseMultiplier}, L2 clip {L2Clip}, δ = {Delta}; γ = {Scale:G6} for sums of {MinSurvivors} to {MaxAgents} agents; {Steps} releases so far, ε = {Epsilon:G6} (no amplification by sampling)")]
+    private static partial void LogDistributedNoise(ILogger logger, double noiseMultiplier, double l2Clip, double delta, double scale, int minSurvivors, int maxAgents, long steps, double epsilon);
 
     [LoggerMessage(EventId = 1116, Level = LogLevel.Warning, Message = "Privacy budget reached: round {Round} would take ε from {Epsilon:G6} to {Next:G6}, above the budget {Budget:G6} at δ = {Delta:G3}; the run stops here")]
     private static partial void LogBudgetReached(ILogger logger, int round, double epsilon, double next, double budget, double delta);

@@ -1,7 +1,10 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Hosting;
 using Federated.Coordinator.Transfers;
+using Federated.Learning.Privacy;
+using Federated.Learning.Robustness;
 using Federated.Learning.SecureAggregation;
 using Federated.Learning.Strategies;
 using Federated.Protocol.Transfers;
@@ -17,7 +20,14 @@ namespace Federated.Coordinator.Rounds;
 /// <param name="SlowestTrain">The slowest survivor's training seconds.</param>
 /// <param name="Losses">The survivors' training losses and example counts.</param>
 /// <param name="Metrics">Figures for the round's metrics row (<c>secagg_*</c>).</param>
-internal sealed record SecureRoundOutcome(ClientUpdate? Aggregate, int Survivors, string? FailureReason, double SlowestTrain, IReadOnlyList<(double Loss, long Examples)> Losses, IReadOnlyDictionary<string, string> Metrics);
+internal sealed record SecureRoundOutcome(ClientUpdate? Aggregate, int Survivors, string? FailureReason, double SlowestTrain, IReadOnlyList<(double Loss, long Examples)> Losses, IReadOnlyDictionary<string, string> Metrics)
+{
+    /// <summary>
+    /// The privacy ledger entry of what the round released when it added distributed noise and unmasked at least one
+    /// (bucket) sum, even if the round then failed; null otherwise.
+    /// </summary>
+    public PrivacyLedgerEntry? Released { get; init; }
+}
 
 /// <summary>
 /// The four SecAgg+ stages of one round over the agents' sessions, driven by the round loop's events: after training
@@ -26,6 +36,12 @@ internal sealed record SecureRoundOutcome(ClientUpdate? Aggregate, int Survivors
 /// chunked uploads, asks the survivors for the shares that remove the masks, and hands the round loop only the sum.
 /// Each stage ends when every agent still in the round has answered or at its deadline; an agent that has not answered
 /// by then (or failed, or disconnected) is a dropout.
+/// <para>
+/// With <see cref="SecureAggregationSettings.BucketSize"/> the agents are split into random buckets, each an independent
+/// SecAgg+ instance (its own indices, graph, threshold and minimum of survivors); a bucket that cannot be unmasked is
+/// dropped, and the round completes when enough buckets are, with <see cref="SecureAggregationSettings.BucketAggregator"/>
+/// across the bucket means. With noise, every agent adds Skellam noise (<see cref="SkellamEncoding"/>) and weighs 1.
+/// </para>
 /// </summary>
 internal sealed partial class SecureRound
 {
@@ -40,9 +56,10 @@ internal sealed partial class SecureRound
     private readonly string _fingerprint;
     private readonly string[] _agents;
     private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
-    private readonly byte[] _graphSeed = RandomNumberGenerator.GetBytes(32);
+    private readonly Dictionary<string, Bucket> _bucketOf = new(StringComparer.Ordinal);
+    private readonly List<Bucket> _buckets = [];
     private readonly double _weightScale;
-    private readonly SecureAggregationOptions? _options;
+    private readonly IRobustAggregator? _aggregator;
     private readonly string? _setupError;
 
     /// <summary>A secure round <paramref name="round"/> over the agents <paramref name="selected"/> (their order gives their indices).</summary>
@@ -77,20 +94,34 @@ internal sealed partial class SecureRound
 
         try
         {
-            _options = settings.ToOptions(_agents.Length);
-            Graph = NeighbourGraph.Create(_agents.Length, _options.ResolveDegree(_agents.Length), _graphSeed);
-            _ = _options.ResolveThreshold(Graph.Degree);
-            _ = _options.Quantizer(_agents.Length);
+            // A fresh secret permutation every round: nobody can choose whose bucket they land in.
+            var draw = SecureBuckets.Draw(_agents.Length, settings.BucketSize, ChaCha20Random.FromEntropy());
+            foreach (var members in draw)
+            {
+                var bucket = new Bucket(_buckets.Count, [.. members.Select(i => _agents[i])], settings, length);
+                _buckets.Add(bucket);
+                foreach (var agentId in bucket.Agents)
+                {
+                    _bucketOf[agentId] = bucket;
+                }
+            }
+
+            _aggregator = _buckets.Count > 1 ? RobustAggregators.Parse(settings.BucketAggregator) : null;
         }
         catch (ArgumentException e)
         {
-            _setupError = $"secure aggregation cannot run with {_agents.Length} agents: {e.Message}";
-            _options = null;
+            _setupError = $"secure aggregation cannot run with {_agents.Length} agents{(settings.BucketSize > 0 ? $" in buckets of {settings.BucketSize}" : "")}: {e.Message}";
+            _buckets.Clear();
         }
     }
 
-    /// <summary>The round's neighbour graph (null when the round cannot run).</summary>
-    public NeighbourGraph? Graph { get; }
+    /// <summary>The round's neighbour graph (of the first bucket; null when the round cannot run).</summary>
+    public NeighbourGraph? Graph => _buckets.Count > 0 ? _buckets[0].Graph : null;
+
+    /// <summary>The round's buckets' agents (one bucket without bucketing; none when the round cannot run).</summary>
+    public IReadOnlyList<IReadOnlyList<string>> Buckets => [.. _buckets.Select(b => (IReadOnlyList<string>)b.Agents)];
+
+    private bool Noisy => _settings.Noise.Enabled;
 
     /// <summary>What agent <paramref name="agentId"/> needs to take part, sent with its train task.</summary>
     public SecAggSetup SetupFor(string agentId)
@@ -102,13 +133,18 @@ internal sealed partial class SecureRound
             RingBits = _settings.RingBits,
             ClipRange = _settings.ClipRange,
             StochasticRounding = _settings.StochasticRounding,
-            GraphSeed = ByteString.CopyFrom(_graphSeed),
             WeightScale = _weightScale,
+            NoiseMultiplier = _settings.Noise.Multiplier,
+            L2Clip = _settings.Noise.L2Clip,
         };
-        if (_options is not null && Graph is not null)
+        if (_bucketOf.TryGetValue(agentId, out var bucket))
         {
-            setup.Degree = Graph.Degree;
-            setup.Threshold = _options.ResolveThreshold(Graph.Degree);
+            setup.AgentIndex = bucket.Index[agentId];
+            setup.Agents = bucket.Agents.Length;
+            setup.GraphSeed = ByteString.CopyFrom(bucket.GraphSeed);
+            setup.Degree = bucket.Graph.Degree;
+            setup.Threshold = bucket.Options.ResolveThreshold(bucket.Graph.Degree);
+            setup.MinSurvivors = bucket.Options.ResolveMinSurvivors(bucket.Agents.Length, bucket.Graph.Degree);
         }
 
         return setup;
@@ -128,31 +164,43 @@ internal sealed partial class SecureRound
         ArgumentNullException.ThrowIfNull(failures);
         ArgumentNullException.ThrowIfNull(dropLate);
         var metrics = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (_setupError is not null || _options is null || Graph is null)
+        if (_setupError is not null || _buckets.Count == 0)
         {
             return Failed(_setupError ?? "secure aggregation could not be set up", metrics);
         }
 
-        var identities = new Dictionary<int, byte[]>();
-        foreach (var (agentId, index) in _index)
+        metrics["secagg_buckets"] = Inv(_buckets.Count);
+        foreach (var bucket in _buckets)
         {
-            if (_registry.Find(agentId)?.PublicKey is { } key)
+            foreach (var (agentId, index) in bucket.Index)
             {
-                identities[index] = key;
+                if (_registry.Find(agentId)?.PublicKey is { } key)
+                {
+                    bucket.Identities[index] = key;
+                }
             }
+
+            bucket.Coordinator = new SecureAggregationCoordinator(_round, bucket.Graph, bucket.Options, bucket.Identities, _length);
         }
 
-        var coordinator = new SecureAggregationCoordinator(_round, Graph, _options, identities, _length);
+        if (_buckets[0].Coordinator!.Noise is { } encoding)
+        {
+            metrics["secagg_noise_scale"] = Inv(encoding.Scale, "G6");
+            metrics["secagg_noise_agent_variance"] = Inv(encoding.AgentVariance, "G6");
+            metrics["secagg_min_survivors"] = Inv(encoding.MinSurvivors);
+        }
+
         var stage = new Stage(this, pending, failures, dropLate);
 
         // Stage 0 + 1: training, then the signed key advertisements.
         var advertised = await stage.RunAsync("advertise keys", [.. pending.Keys], trainSeconds, SecAggReply.StageOneofCase.Keys, (agentId, reply) =>
         {
+            var bucket = _bucketOf[agentId];
             var keys = reply.Keys;
             var ad = new KeyAdvertisement(keys.AgentIndex, _round, keys.MaskingPublicKey.ToByteArray(), keys.EncryptionPublicKey.ToByteArray(), keys.Signature.ToByteArray());
-            if (keys.AgentIndex != _index[agentId] || !coordinator.SubmitKeys(ad))
+            if (keys.AgentIndex != bucket.Index[agentId] || !bucket.Coordinator!.SubmitKeys(ad))
             {
-                var reason = identities.ContainsKey(_index[agentId]) ? "its key advertisement's signature does not verify under its enrolled identity key" : "it has no enrolled identity key to verify its key advertisement";
+                var reason = bucket.Identities.ContainsKey(bucket.Index[agentId]) ? "its key advertisement's signature does not verify under its enrolled identity key" : "it has no enrolled identity key to verify its key advertisement";
                 LogExcluded(_logger, _round, agentId, reason);
                 return reason;
             }
@@ -161,13 +209,14 @@ internal sealed partial class SecureRound
             delivered(agentId);
             return null;
         }, stoppingToken).ConfigureAwait(false);
-        metrics["secagg_advertised"] = advertised.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        metrics["secagg_advertised"] = Inv(advertised.Count);
 
         // Stage 2: each agent gets its neighbours' advertisements and answers with encrypted shares.
         foreach (var agentId in advertised)
         {
+            var bucket = _bucketOf[agentId];
             var request = new SecAggShareKeys();
-            foreach (var ad in coordinator.KeysFor(_index[agentId]))
+            foreach (var ad in bucket.Coordinator!.KeysFor(bucket.Index[agentId]))
             {
                 request.Neighbours.Add(new SecAggKeys
                 {
@@ -175,7 +224,7 @@ internal sealed partial class SecureRound
                     MaskingPublicKey = ByteString.CopyFrom(ad.MaskingPublicKey),
                     EncryptionPublicKey = ByteString.CopyFrom(ad.EncryptionPublicKey),
                     Signature = ByteString.CopyFrom(ad.Signature),
-                    IdentityPublicKey = ByteString.CopyFrom(identities[ad.AgentId]),
+                    IdentityPublicKey = ByteString.CopyFrom(bucket.Identities[ad.AgentId]),
                 });
             }
 
@@ -184,16 +233,18 @@ internal sealed partial class SecureRound
 
         var shared = await stage.RunAsync("share keys", advertised, _settings.ShareKeysSeconds, SecAggReply.StageOneofCase.Shares, (agentId, reply) =>
         {
+            var bucket = _bucketOf[agentId];
             var shares = reply.Shares.Shares.Select(s => new EncryptedShare(s.Sender, s.Recipient, s.Ciphertext.ToByteArray())).ToList();
-            coordinator.SubmitShares(_index[agentId], shares);
+            bucket.Coordinator!.SubmitShares(bucket.Index[agentId], shares);
             return null;
         }, stoppingToken).ConfigureAwait(false);
 
         // Stage 3: each agent gets the shares addressed to it and uploads its masked input.
         foreach (var agentId in shared)
         {
+            var bucket = _bucketOf[agentId];
             var request = new SecAggMaskInput();
-            foreach (var share in coordinator.SharesFor(_index[agentId]))
+            foreach (var share in bucket.Coordinator!.SharesFor(bucket.Index[agentId]))
             {
                 request.Shares.Add(new SecAggShare { Sender = share.Sender, Recipient = share.Recipient, Ciphertext = ByteString.CopyFrom(share.Ciphertext) });
             }
@@ -204,6 +255,7 @@ internal sealed partial class SecureRound
         var weights = new Dictionary<string, (long Examples, long Steps, double TrainSeconds, double? Loss)>(StringComparer.Ordinal);
         var masked = await stage.RunAsync("masked input", shared, _settings.MaskedInputSeconds, SecAggReply.StageOneofCase.MaskedInput, (agentId, reply) =>
         {
+            var bucket = _bucketOf[agentId];
             var input = reply.MaskedInput;
             if (input.NumExamples <= 0)
             {
@@ -212,88 +264,173 @@ internal sealed partial class SecureRound
 
             var payload = PayloadCodec.Parse(_transfers.TakeCompleted(agentId, input.UploadTransferId), _fingerprint);
             var vector = PayloadCodec.ReadRing(payload, PayloadCodec.ModelTensor, _length);
-            coordinator.SubmitMaskedInput(new MaskedInput(_index[agentId], vector, [.. input.RejectedSenders]));
+            bucket.Coordinator!.SubmitMaskedInput(new MaskedInput(bucket.Index[agentId], vector, [.. input.RejectedSenders]));
             weights[agentId] = (input.NumExamples, input.LocalSteps, input.Metrics.GetValueOrDefault("train_seconds"),
                 input.Metrics.TryGetValue("train_loss", out var loss) ? loss : null);
             return null;
         }, stoppingToken).ConfigureAwait(false);
 
-        // Stage 4: the survivors reveal the shares that remove the masks.
-        UnmaskingRequest unmasking;
-        try
+        // Stage 4: in every bucket, the survivors reveal the shares that remove the masks.
+        var unmaskRequests = new Dictionary<Bucket, SecAggUnmask>();
+        var (closedSurvivors, closedDropped) = (0, 0);
+        foreach (var bucket in _buckets)
         {
-            unmasking = coordinator.CloseMaskedInput();
-        }
-        catch (SecureAggregationException e)
-        {
-            return Failed(e.Message, metrics);
+            UnmaskingRequest unmasking;
+            try
+            {
+                unmasking = bucket.Coordinator!.CloseMaskedInput();
+            }
+            catch (SecureAggregationException e)
+            {
+                bucket.Fail(e.Message);
+                continue;
+            }
+
+            closedSurvivors += unmasking.Survivors.Length;
+            closedDropped += unmasking.Dropped.Length;
+            metrics["secagg_survivors"] = Inv(closedSurvivors);
+            metrics["secagg_dropped"] = Inv(closedDropped);
+            var inSum = unmasking.Survivors.Select(i => bucket.Agents[i]).ToHashSet(StringComparer.Ordinal);
+            foreach (var excluded in masked.Where(a => _bucketOf[a] == bucket && !inSum.Contains(a)))
+            {
+                stage.Drop(excluded, "excluded: a neighbour reported its encrypted shares as forged");
+            }
+
+            var threshold = bucket.Options.ResolveThreshold(bucket.Graph.Degree);
+            var survivorSet = unmasking.Survivors.ToHashSet();
+            var thin = unmasking.Survivors.FirstOrDefault(u => bucket.Graph.Neighbours(u).Count(survivorSet.Contains) < threshold, -1);
+            if (thin >= 0)
+            {
+                bucket.Fail($"agent {bucket.Agents[thin]} keeps {bucket.Graph.Neighbours(thin).Count(survivorSet.Contains)} live neighbours, fewer than the threshold {threshold}");
+                continue;
+            }
+
+            var unmaskRequest = new SecAggUnmask();
+            unmaskRequest.Survivors.Add(unmasking.Survivors);
+            unmaskRequest.Dropped.Add(unmasking.Dropped);
+            unmaskRequests[bucket] = unmaskRequest;
         }
 
-        var survivors = unmasking.Survivors.Select(i => _agents[i]).ToList();
-        metrics["secagg_survivors"] = survivors.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        metrics["secagg_dropped"] = unmasking.Dropped.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        foreach (var excluded in masked.Where(a => !survivors.Contains(a)))
+        var needed = _settings.ResolveMinBuckets(_buckets.Count);
+        if (unmaskRequests.Count < needed)
         {
-            stage.Drop(excluded, "excluded: a neighbour reported its encrypted shares as forged");
+            return Failed(FailureSummary(needed), metrics);
         }
 
-        var threshold = _options.ResolveThreshold(Graph.Degree);
-        var survivorSet = unmasking.Survivors.ToHashSet();
-        var thin = unmasking.Survivors.FirstOrDefault(u => Graph.Neighbours(u).Count(survivorSet.Contains) < threshold, -1);
-        if (thin >= 0)
+        var survivors = new List<string>();
+        foreach (var (bucket, request) in unmaskRequests)
         {
-            return Failed($"agent {_agents[thin]} keeps {Graph.Neighbours(thin).Count(survivorSet.Contains)} live neighbours, fewer than the threshold {threshold}", metrics);
-        }
-
-        var unmaskRequest = new SecAggUnmask();
-        unmaskRequest.Survivors.Add(unmasking.Survivors);
-        unmaskRequest.Dropped.Add(unmasking.Dropped);
-        foreach (var agentId in survivors)
-        {
-            stage.Send(agentId, new SecAggStage { Unmask = unmaskRequest });
+            foreach (var index in request.Survivors)
+            {
+                survivors.Add(bucket.Agents[index]);
+                stage.Send(bucket.Agents[index], new SecAggStage { Unmask = request });
+            }
         }
 
         await stage.RunAsync("unmasking", survivors, _settings.UnmaskSeconds, SecAggReply.StageOneofCase.Unmasking, (agentId, reply) =>
         {
+            var bucket = _bucketOf[agentId];
             var shares = reply.Unmasking.Shares.Select(s => new RevealedShare(s.Owner, s.SelfMaskSeed, new ShamirShare(s.X, ReadValues(s.Values.Span)))).ToList();
-            coordinator.SubmitUnmasking(new UnmaskingResponse(_index[agentId], shares));
+            bucket.Coordinator!.SubmitUnmasking(new UnmaskingResponse(bucket.Index[agentId], shares));
             return null;
         }, stoppingToken, inSum: true).ConfigureAwait(false);
 
-        SecureAggregationResult result;
         var unmaskStarted = _time.GetTimestamp();
+        var results = new List<(Bucket Bucket, SecureAggregationResult Result)>();
+        foreach (var bucket in unmaskRequests.Keys.OrderBy(b => b.Number))
+        {
+            try
+            {
+                results.Add((bucket, bucket.Coordinator!.Finish()));
+            }
+            catch (Exception e) when (e is SecureAggregationException or ArgumentException or System.Security.Cryptography.CryptographicException)
+            {
+                // Too few shares, or shares that do not reconstruct (malformed, inconsistent, or a key that does not match its advertisement).
+                bucket.Fail(e.Message);
+            }
+        }
+
+        metrics["secagg_unmask_s"] = _time.GetElapsedTime(unmaskStarted).TotalSeconds.ToString("F3", CultureInfo.InvariantCulture);
+        metrics["secagg_buckets_failed"] = Inv(_buckets.Count(b => b.FailureReason is not null));
+
+        // Whatever was unmasked is released, even if the round then fails for want of buckets: charge it.
+        var released = Released(results);
+        if (results.Count < needed)
+        {
+            return Failed(FailureSummary(needed), metrics) with { Released = released };
+        }
+
+        foreach (var bucket in _buckets.Where(b => b.FailureReason is not null))
+        {
+            LogBucketFailed(_logger, _round, bucket.Number, _buckets.Count, bucket.FailureReason!);
+            foreach (var agentId in bucket.Agents.Where(masked.Contains))
+            {
+                stage.Drop(agentId, $"its bucket {bucket.Number} could not be unmasked: {bucket.FailureReason}");
+            }
+        }
+
+        // Without noise the agents quantised delta_u · n_u / s: a bucket's sum over Σ n_u / s is its example-weighted mean.
+        // With noise each agent encoded its delta unweighted: a bucket's sum over its survivors is its mean.
+        var inSumAll = results.SelectMany(r => r.Result.Survivors.Select(i => r.Bucket.Agents[i])).ToList();
+        var sums = results.Select(r => (r.Result.Sum, Noisy
+            ? r.Result.Survivors.Length
+            : r.Result.Survivors.Sum(i => weights[r.Bucket.Agents[i]].Examples) / _weightScale)).ToList();
+        var robustMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        float[] mean;
         try
         {
-            result = coordinator.Finish();
+            mean = SecureBuckets.Combine(sums, _aggregator, new RobustContext { Round = _round, Metrics = robustMetrics });
         }
-        catch (Exception e) when (e is SecureAggregationException or ArgumentException or System.Security.Cryptography.CryptographicException)
+        catch (ArgumentException e)
         {
-            // Too few shares, or shares that do not reconstruct (malformed, inconsistent, or a key that does not match its advertisement).
-            return Failed(e.Message, metrics);
+            return Failed($"the bucket aggregator '{_settings.BucketAggregator}' cannot combine {sums.Count} bucket means: {e.Message}", metrics) with { Released = released };
         }
 
-        metrics["secagg_unmask_s"] = _time.GetElapsedTime(unmaskStarted).TotalSeconds.ToString("F3", System.Globalization.CultureInfo.InvariantCulture);
-
-        // The agents quantised delta_u · n_u / s: dividing the sum by Σ n_u / s gives the example-weighted mean.
-        var inSum = result.Survivors.Select(i => _agents[i]).ToList();
-        var totalExamples = inSum.Sum(a => weights[a].Examples);
-        var divisor = totalExamples / _weightScale;
-        var mean = result.Sum;
-        for (var i = 0; i < mean.Length; i++)
+        foreach (var (key, value) in robustMetrics)
         {
-            mean[i] = (float)(mean[i] / divisor);
+            metrics["secagg_" + key.Replace('.', '_')] = Inv(value, "G6");
         }
 
-        LogCompleted(_logger, _round, inSum.Count, result.Dropped.Length, result.Excluded.Length);
+        var totalExamples = inSumAll.Sum(a => weights[a].Examples);
+        var (droppedCount, excludedCount) = (results.Sum(r => r.Result.Dropped.Length), results.Sum(r => r.Result.Excluded.Length));
+        LogCompleted(_logger, _round, inSumAll.Count, droppedCount, excludedCount);
         var aggregate = new ClientUpdate
         {
             ClientId = "secure-aggregate",
             NumExamples = totalExamples,
-            LocalSteps = (long)Math.Round(inSum.Average(a => (double)weights[a].Steps)),
+            LocalSteps = (long)Math.Round(inSumAll.Average(a => (double)weights[a].Steps)),
             Delta = mean,
         };
-        var losses = inSum.Where(a => weights[a].Loss is not null).Select(a => (weights[a].Loss!.Value, weights[a].Examples)).ToList();
-        return new SecureRoundOutcome(aggregate, inSum.Count, null, inSum.Max(a => weights[a].TrainSeconds), losses, metrics);
+        var losses = inSumAll.Where(a => weights[a].Loss is not null).Select(a => (weights[a].Loss!.Value, weights[a].Examples)).ToList();
+        return new SecureRoundOutcome(aggregate, inSumAll.Count, null, inSumAll.Max(a => weights[a].TrainSeconds), losses, metrics) { Released = released };
+    }
+
+    /// <summary>
+    /// The ledger entry of the unmasked bucket sums: each agent is in one bucket, so the round costs what the costliest
+    /// bucket's release costs (parallel composition); null without noise or when nothing was unmasked.
+    /// </summary>
+    private PrivacyLedgerEntry? Released(List<(Bucket Bucket, SecureAggregationResult Result)> results)
+    {
+        if (!Noisy || results.Count == 0)
+        {
+            return null;
+        }
+
+        var delta = _settings.Noise.Delta;
+        return results.Select(r => r.Bucket.Coordinator!.Noise!.LedgerEntry).Distinct()
+            .MaxBy(e => new PrivacyLedger([e]).Spent(delta).Epsilon);
+    }
+
+    private string FailureSummary(int needed)
+    {
+        var failed = _buckets.Where(b => b.FailureReason is not null).ToList();
+        if (_buckets.Count == 1)
+        {
+            return failed.Count == 1 ? failed[0].FailureReason! : "secure aggregation unmasked nothing";
+        }
+
+        return $"{_buckets.Count - failed.Count} of {_buckets.Count} buckets unmasked, fewer than the {needed} needed ("
+            + string.Join("; ", failed.Select(b => $"bucket {b.Number}: {b.FailureReason}")) + ")";
     }
 
     private SecureRoundOutcome Failed(string reason, Dictionary<string, string> metrics)
@@ -301,6 +438,50 @@ internal sealed partial class SecureRound
         LogFailed(_logger, _round, reason);
         metrics["secagg_failure"] = reason.Replace(',', ';');
         return new SecureRoundOutcome(null, 0, reason, 0, [], metrics);
+    }
+
+    private static string Inv(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static string Inv(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+    /// <summary>One bucket: an independent SecAgg+ instance over some of the round's agents.</summary>
+    private sealed class Bucket
+    {
+        public Bucket(int number, string[] agents, SecureAggregationSettings settings, int length)
+        {
+            Number = number;
+            Agents = agents;
+            for (var i = 0; i < agents.Length; i++)
+            {
+                Index[agents[i]] = i;
+            }
+
+            Options = settings.ToOptions(agents.Length);
+            Graph = NeighbourGraph.Create(agents.Length, Options.ResolveDegree(agents.Length), GraphSeed);
+            _ = Options.ResolveThreshold(Graph.Degree);
+            _ = Options.Quantizer(agents.Length);
+            _ = Options.NoiseEncoding(agents.Length, length);
+        }
+
+        public int Number { get; }
+
+        public string[] Agents { get; }
+
+        public Dictionary<string, int> Index { get; } = new(StringComparer.Ordinal);
+
+        public byte[] GraphSeed { get; } = RandomNumberGenerator.GetBytes(32);
+
+        public SecureAggregationOptions Options { get; }
+
+        public NeighbourGraph Graph { get; }
+
+        public Dictionary<int, byte[]> Identities { get; } = [];
+
+        public SecureAggregationCoordinator? Coordinator { get; set; }
+
+        public string? FailureReason { get; private set; }
+
+        public void Fail(string reason) => FailureReason ??= reason;
     }
 
     private static UInt128[] ReadValues(ReadOnlySpan<byte> bytes)
@@ -459,4 +640,7 @@ internal sealed partial class SecureRound
 
     [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "Round {Round}: secure aggregation unmasked the sum of {Survivors} agents ({Dropped} dropped after sharing keys, {Excluded} excluded)")]
     private static partial void LogCompleted(ILogger logger, int round, int survivors, int dropped, int excluded);
+
+    [LoggerMessage(EventId = 1505, Level = LogLevel.Warning, Message = "Round {Round}: bucket {Bucket} of {Buckets} dropped from the round: {Reason}")]
+    private static partial void LogBucketFailed(ILogger logger, int round, int bucket, int buckets, string reason);
 }

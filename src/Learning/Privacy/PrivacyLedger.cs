@@ -3,14 +3,46 @@ using System.Text.Json.Serialization;
 
 namespace Federated.Learning.Privacy;
 
-/// <summary><paramref name="Steps"/> steps of the sampled Gaussian mechanism with sampling rate q and noise multiplier z.</summary>
+/// <summary>
+/// <paramref name="Steps"/> steps of the sampled Gaussian mechanism with sampling rate q and noise multiplier z, or,
+/// when <see cref="SkellamVariance"/> is set, of the Skellam mechanism (<see cref="SkellamAccountant"/>; q and z are
+/// then 1 and 0 and unused: no amplification by sampling is claimed).
+/// </summary>
 /// <param name="SampleRate">q, the Poisson sampling rate, in [0, 1].</param>
 /// <param name="NoiseMultiplier">z, the noise standard deviation over the L2 sensitivity (the clipping bound).</param>
 /// <param name="Steps">How many steps (rounds) ran with these parameters.</param>
 public sealed record PrivacyLedgerEntry(
     [property: JsonPropertyName("q")] double SampleRate,
     [property: JsonPropertyName("z")] double NoiseMultiplier,
-    [property: JsonPropertyName("steps")] long Steps);
+    [property: JsonPropertyName("steps")] long Steps)
+{
+    /// <summary>μ: the Skellam noise variance per coordinate of the released integer sum; null for a Gaussian entry.</summary>
+    [JsonPropertyName("skellam_mu")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? SkellamVariance { get; init; }
+
+    /// <summary>Δ1: the L1 sensitivity of the released integer sum (Skellam entries).</summary>
+    [JsonPropertyName("skellam_l1")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? L1Sensitivity { get; init; }
+
+    /// <summary>Δ2: the L2 sensitivity of the released integer sum (Skellam entries).</summary>
+    [JsonPropertyName("skellam_l2")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? L2Sensitivity { get; init; }
+
+    /// <summary><paramref name="steps"/> releases of the Skellam mechanism with variance μ and sensitivities Δ1, Δ2 (integer units).</summary>
+    public static PrivacyLedgerEntry Skellam(double variance, double l1Sensitivity, double l2Sensitivity, long steps = 1) =>
+        new(1, 0, steps) { SkellamVariance = variance, L1Sensitivity = l1Sensitivity, L2Sensitivity = l2Sensitivity };
+
+    /// <summary>The RDP curve of this entry over <paramref name="orders"/>.</summary>
+    public double[] Rdp(IReadOnlyList<double> orders) => SkellamVariance is { } mu
+        ? SkellamAccountant.Rdp(mu, L1Sensitivity ?? 0, L2Sensitivity ?? 0, Steps, orders)
+        : RdpAccountant.Rdp(SampleRate, NoiseMultiplier, Steps, orders);
+
+    /// <summary>Whether <paramref name="other"/> has the same mechanism and parameters (its steps aside).</summary>
+    public bool SameMechanism(PrivacyLedgerEntry other) => other is not null && this with { Steps = 0 } == other with { Steps = 0 };
+}
 
 /// <summary>
 /// The privacy spent so far, as a list of (q, z, steps) entries (heterogeneous rounds compose: their RDP curves add),
@@ -36,7 +68,7 @@ public sealed class PrivacyLedger
         foreach (var entry in entries ?? [])
         {
             ArgumentNullException.ThrowIfNull(entry);
-            Record(entry.SampleRate, entry.NoiseMultiplier, entry.Steps);
+            Record(entry);
         }
     }
 
@@ -53,21 +85,29 @@ public sealed class PrivacyLedger
     public long Steps => _entries.Sum(e => e.Steps);
 
     /// <summary>Records <paramref name="steps"/> steps with sampling rate <paramref name="sampleRate"/> and noise multiplier <paramref name="noiseMultiplier"/>.</summary>
-    public void Record(double sampleRate, double noiseMultiplier, long steps = 1)
+    public void Record(double sampleRate, double noiseMultiplier, long steps = 1) => Record(new PrivacyLedgerEntry(sampleRate, noiseMultiplier, steps));
+
+    /// <summary>Records <paramref name="steps"/> releases of the Skellam mechanism (variance μ, sensitivities Δ1 and Δ2 in integer units).</summary>
+    public void RecordSkellam(double variance, double l1Sensitivity, double l2Sensitivity, long steps = 1) =>
+        Record(PrivacyLedgerEntry.Skellam(variance, l1Sensitivity, l2Sensitivity, steps));
+
+    /// <summary>Records <paramref name="entry"/>, merged into the last entry when the mechanism and its parameters are the same.</summary>
+    public void Record(PrivacyLedgerEntry entry)
     {
-        Check(sampleRate, noiseMultiplier, steps);
-        if (steps == 0)
+        ArgumentNullException.ThrowIfNull(entry);
+        Check(entry);
+        if (entry.Steps == 0)
         {
             return;
         }
 
-        if (_entries.Count > 0 && _entries[^1] is var last && last.SampleRate == sampleRate && last.NoiseMultiplier == noiseMultiplier)
+        if (_entries.Count > 0 && _entries[^1] is var last && last.SameMechanism(entry))
         {
-            _entries[^1] = last with { Steps = last.Steps + steps };
+            _entries[^1] = last with { Steps = last.Steps + entry.Steps };
         }
         else
         {
-            _entries.Add(new PrivacyLedgerEntry(sampleRate, noiseMultiplier, steps));
+            _entries.Add(entry);
         }
     }
 
@@ -80,8 +120,15 @@ public sealed class PrivacyLedger
     /// <summary>ε at <paramref name="delta"/> after <paramref name="steps"/> more steps with (<paramref name="sampleRate"/>, <paramref name="noiseMultiplier"/>), without recording them.</summary>
     public PrivacySpent SpentAfter(double delta, double sampleRate, double noiseMultiplier, long steps = 1)
     {
-        Check(sampleRate, noiseMultiplier, steps);
-        return RdpAccountant.Epsilon(Orders, Rdp(new PrivacyLedgerEntry(sampleRate, noiseMultiplier, steps)), delta, Conversion);
+        return SpentAfter(delta, new PrivacyLedgerEntry(sampleRate, noiseMultiplier, steps));
+    }
+
+    /// <summary>ε at <paramref name="delta"/> after <paramref name="entry"/>, without recording it.</summary>
+    public PrivacySpent SpentAfter(double delta, PrivacyLedgerEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        Check(entry);
+        return RdpAccountant.Epsilon(Orders, Rdp(entry), delta, Conversion);
     }
 
     /// <summary>
@@ -130,7 +177,7 @@ public sealed class PrivacyLedger
         var total = new double[Orders.Count];
         foreach (var entry in extra is null ? _entries : _entries.Append(extra))
         {
-            var rdp = RdpAccountant.Rdp(entry.SampleRate, entry.NoiseMultiplier, entry.Steps, Orders);
+            var rdp = entry.Rdp(Orders);
             for (var i = 0; i < total.Length; i++)
             {
                 total[i] += rdp[i];
@@ -140,9 +187,17 @@ public sealed class PrivacyLedger
         return total;
     }
 
-    private static void Check(double sampleRate, double noiseMultiplier, long steps)
+    private static void Check(PrivacyLedgerEntry entry)
     {
-        RdpAccountant.CheckParameters(sampleRate, noiseMultiplier);
-        ArgumentOutOfRangeException.ThrowIfNegative(steps);
+        RdpAccountant.CheckParameters(entry.SampleRate, entry.NoiseMultiplier);
+        ArgumentOutOfRangeException.ThrowIfNegative(entry.Steps);
+        if (entry.SkellamVariance is { } mu)
+        {
+            SkellamAccountant.Check(mu, entry.L1Sensitivity ?? -1, entry.L2Sensitivity ?? -1);
+        }
+        else if (entry.L1Sensitivity is not null || entry.L2Sensitivity is not null)
+        {
+            throw new ArgumentException("A Gaussian ledger entry carries no sensitivities.", nameof(entry));
+        }
     }
 }

@@ -162,7 +162,15 @@ public static class InMemorySecureAggregation
                 download[u] += received.Sum(s => (long)s.EncodedSize);
                 var input = inputs(u);
                 var quantized = new uint[scenario.Length];
-                Timed(ref agentTime[u], () => quantizer.Quantize(input, quantized, options.StochasticRounding ? new ChaCha20Random(DeriveKey(master, "rounding", u)) : null));
+                if (coordinator.Noise is { } noise)
+                {
+                    Timed(ref agentTime[u], () => noise.Encode(input, quantized, new ChaCha20Random(DeriveKey(master, "rounding", u))));
+                }
+                else
+                {
+                    Timed(ref agentTime[u], () => quantizer.Quantize(input, quantized, options.StochasticRounding ? new ChaCha20Random(DeriveKey(master, "rounding", u)) : null));
+                }
+
                 var masked = Timed(ref maskingTime[u], () => agents[u].MaskInput(quantized, received));
                 agentTime[u] += maskingTime[u];
                 upload[u] += masked.EncodedSize(options.RingBits);

@@ -178,7 +178,8 @@ public sealed class SecureAggregationAgent : IDisposable
     /// <summary>
     /// Stage 4: for each neighbour whose shares this agent holds, the share of its self-mask seed if it survived or
     /// of its masking key if it dropped. Refuses (<see cref="SecureAggregationException"/>) a request that names an
-    /// agent both ways, omits this agent, or leaves fewer than t of its neighbours among the survivors.
+    /// agent both ways, omits this agent, names fewer survivors than the round accepts, or leaves fewer than t of its
+    /// neighbours among the survivors.
     /// </summary>
     public UnmaskingResponse Unmask(UnmaskingRequest request)
     {
@@ -188,6 +189,12 @@ public sealed class SecureAggregationAgent : IDisposable
         if (survivors.Overlaps(dropped))
         {
             throw new SecureAggregationException("The unmasking request names an agent as both survivor and dropped.");
+        }
+
+        var minSurvivors = _options.ResolveMinSurvivors(_graph.Agents, _graph.Degree);
+        if (survivors.Count < minSurvivors)
+        {
+            throw new SecureAggregationException($"The unmasking request names {survivors.Count} survivors, fewer than the {minSurvivors} the round accepts.");
         }
 
         if (!survivors.Contains(AgentId))

@@ -4,7 +4,7 @@ namespace Federated.Learning.SecureAggregation;
 
 /// <summary>The outcome of a secure-aggregation round.</summary>
 /// <param name="RingSum">Σ q_u over the survivors, in Z_{2^b} (no agent's q_u was ever seen).</param>
-/// <param name="Sum">The dequantised float sum of the survivors' clipped updates.</param>
+/// <param name="Sum">The dequantised float sum of the survivors' clipped updates (with their noise when the round adds it).</param>
 /// <param name="Survivors">U3: the agents whose inputs are in the sum, ascending.</param>
 /// <param name="Dropped">U2 ∖ U3: agents that shared keys but are not in the sum (dropped or excluded), ascending.</param>
 /// <param name="Excluded">Agents excluded for a bad signature or for shares that failed authentication, ascending.</param>
@@ -50,7 +50,15 @@ public sealed class SecureAggregationCoordinator
         _threshold = options.ResolveThreshold(graph.Degree);
         _length = length;
         Quantizer = options.Quantizer(graph.Agents);
+        Noise = options.NoiseEncoding(graph.Agents, length);
+        MinSurvivors = options.ResolveMinSurvivors(graph.Agents, graph.Degree);
     }
+
+    /// <summary>The Skellam encoding every agent of the round uses; null when the round adds no noise.</summary>
+    public SkellamEncoding? Noise { get; }
+
+    /// <summary>The fewest survivors whose sum this coordinator unmasks.</summary>
+    public int MinSurvivors { get; }
 
     /// <summary>The round.</summary>
     public long Round { get; }
@@ -147,6 +155,11 @@ public sealed class SecureAggregationCoordinator
             throw new SecureAggregationException("No masked input survived.");
         }
 
+        if (survivors.Length < MinSurvivors)
+        {
+            throw new SecureAggregationException($"Only {survivors.Length} masked inputs survived, fewer than the {MinSurvivors} the round accepts.");
+        }
+
         _request = new UnmaskingRequest(survivors, dropped);
         return _request;
     }
@@ -231,7 +244,14 @@ public sealed class SecureAggregationCoordinator
 
         MaskExpansion.Apply(sum, terms, _options.RingBits, _options.MaskParallelism);
         var floats = new float[_length];
-        Quantizer.Dequantize(sum, request.Survivors.Length, floats);
+        if (Noise is not null)
+        {
+            Noise.Decode(sum, floats);
+        }
+        else
+        {
+            Quantizer.Dequantize(sum, request.Survivors.Length, floats);
+        }
         return new SecureAggregationResult(sum, floats, request.Survivors, request.Dropped, [.. _excluded.Order()]);
     }
 

@@ -21,6 +21,26 @@ public sealed record SecureAggregationOptions
     /// <summary>Threads for mask expansion (-1: the runtime's choice; 1: the calling thread).</summary>
     public int MaskParallelism { get; init; } = -1;
 
+    /// <summary>Distributed discrete (Skellam) noise; null for none (the updates are quantised with <see cref="Quantizer"/>).</summary>
+    public DistributedNoiseOptions? Noise { get; init; }
+
+    /// <summary>
+    /// The fewest survivors whose sum may be unmasked: the coordinator fails the round below it and every agent refuses
+    /// to reveal shares for a smaller sum. Null: 1 without noise; with noise max(t + 1, ⌈n/2⌉), capped at n.
+    /// </summary>
+    public int? MinSurvivors { get; init; }
+
+    /// <summary>n_min for a round of <paramref name="agents"/> agents with degree <paramref name="degree"/>.</summary>
+    public int ResolveMinSurvivors(int agents, int degree)
+    {
+        var resolved = MinSurvivors ?? (Noise is null ? 1 : Math.Max(ResolveThreshold(degree) + 1, (agents + 1) / 2));
+        return Math.Clamp(resolved, 1, agents);
+    }
+
+    /// <summary>The Skellam encoding for a round of <paramref name="agents"/> agents and <paramref name="length"/> parameters; null without noise.</summary>
+    public SkellamEncoding? NoiseEncoding(int agents, int length) =>
+        Noise is null ? null : SkellamEncoding.Create(RingBits, length, agents, ResolveMinSurvivors(agents, ResolveDegree(agents)), Noise);
+
     /// <summary>k for <paramref name="agents"/> agents.</summary>
     public int ResolveDegree(int agents) => Degree ?? NeighbourGraph.DefaultDegree(agents);
 

@@ -1,15 +1,18 @@
 using System.Globalization;
+using Federated.Learning.Personalization;
 using Federated.Learning.Robustness;
 
 namespace Federated.Learning.Strategies;
 
 /// <summary>
 /// Creates strategies by name with string options (from a command line or a configuration file).
-/// Names: fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold, fednova (case-insensitive).
+/// Names: fedavg, fedprox, fedavgm, fedadagrad, fedadam, fedyogi, scaffold, fednova, fedper, ditto (case-insensitive).
 /// Options (invariant-culture numbers): <c>server_lr</c> (fedavg, fedprox, fedavgm, scaffold, fednova; 1),
 /// <c>mu</c> (fedprox; 0.01), <c>momentum</c> (fedavgm; 0.9), <c>eta</c>, <c>beta1</c>, <c>beta2</c>, <c>tau</c>,
 /// <c>initial_variance</c> (fedadagrad, fedadam, fedyogi; 0.1, 0.9, 0.99, 1e-9, τ²), <c>client_momentum</c>
-/// (fednova; 0), and for every strategy <c>deterministic</c> (true/false; wraps it in a
+/// (fednova; 0), <c>head</c> (fedper: parameter-name prefixes of the local head, e.g. <c>fc3</c>) or <c>head_layers</c>
+/// (fedper: the last N layers; 1 when neither is given), <c>lambda</c> and <c>personal_epochs</c> (ditto; 0.1, and 0 for
+/// the round's local epochs), and for every strategy <c>deterministic</c> (true/false; wraps it in a
 /// <see cref="DeterministicStrategy"/>).
 /// <para>
 /// Robust aggregation (every strategy but scaffold): <c>aggregator</c> takes a <see cref="RobustAggregators.Parse"/>
@@ -21,7 +24,7 @@ namespace Federated.Learning.Strategies;
 /// </summary>
 public static class StrategyFactory
 {
-    private static readonly string[] BuiltInNames = ["fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold", "fednova"];
+    private static readonly string[] BuiltInNames = ["fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold", "fednova", "fedper", "ditto"];
 
     private static readonly Lock RegistryGate = new();
 
@@ -130,6 +133,8 @@ public static class StrategyFactory
         "fedavgm" => ["server_lr", "momentum"],
         "fedadagrad" or "fedadam" or "fedyogi" => AdaptiveOptionNames,
         "fednova" => ["server_lr", "client_momentum"],
+        "fedper" => ["server_lr", "head", "head_layers"],
+        "ditto" => ["server_lr", "lambda", "personal_epochs"],
         _ => null,
     };
 
@@ -147,6 +152,8 @@ public static class StrategyFactory
                 "fedyogi" => new FedYogi(o.Adaptive()),
                 "scaffold" => new Scaffold(o.Get("server_lr", 1.0)),
                 "fednova" => new FedNova(o.Get("client_momentum", 0), o.Get("server_lr", 1.0)),
+                "fedper" => new FedPer(o.Head(), o.Get("server_lr", 1.0)),
+                "ditto" => new Ditto(o.Get("lambda", 0.1), o.Count("personal_epochs", 0), o.Get("server_lr", 1.0)),
                 _ => throw new ArgumentException($"Unknown strategy '{name}'; known strategies: {string.Join(", ", Names)}.", nameof(name)),
             };
         }
@@ -176,6 +183,31 @@ public static class StrategyFactory
             return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
                 ? value
                 : throw new ArgumentException($"Strategy '{strategy}': option '{option}' must be a number, not '{text}'.");
+        }
+
+        public int Count(string option, int fallback)
+        {
+            var value = Get(option, fallback);
+            return value is >= 0 and <= int.MaxValue && value == Math.Floor(value)
+                ? (int)value
+                : throw new ArgumentException($"Strategy '{strategy}': option '{option}' must be a whole number ≥ 0, not '{options[option]}'.");
+        }
+
+        public HeadSelection Head()
+        {
+            var hasPrefixes = options.TryGetValue("head", out var prefixes);
+            if (hasPrefixes && options.ContainsKey("head_layers"))
+            {
+                throw new ArgumentException($"Strategy '{strategy}': options 'head' and 'head_layers' exclude each other.");
+            }
+
+            if (hasPrefixes)
+            {
+                return HeadSelection.ByPrefixes(prefixes!);
+            }
+
+            var layers = Count("head_layers", 1);
+            return layers >= 1 ? HeadSelection.LastLayers(layers) : throw new ArgumentException($"Strategy '{strategy}': option 'head_layers' must be at least 1.");
         }
 
         public UpdateValidationOptions Validation()

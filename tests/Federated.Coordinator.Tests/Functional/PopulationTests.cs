@@ -21,7 +21,10 @@ public sealed class PopulationTests : IDisposable
         settings["Coordinator:RosterFile"] = roster;
         settings["Coordinator:MinAvailable"] = "3";
         settings["Coordinator:MinFit"] = "1";
-        settings["Coordinator:RoundDeadlineSeconds"] = "4";
+
+        // Long enough for a and b to enrol, connect and answer on a machine under load (4 s was not, at load average 30);
+        // c's absence is counted when it passes.
+        settings["Coordinator:RoundDeadlineSeconds"] = "12";
         var activator = new RecordingActivator();
         await using var coordinator = await TestCoordinator.StartAsync(settings, services: s => s.AddSingleton<IAgentActivator>(activator));
 

@@ -51,11 +51,13 @@ public sealed class RoundTests : IDisposable
         var taskA = (await a.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
         var taskB = (await b.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
 
-        // The link of b drops while it trains; it comes back on a new session and delivers its update there.
+        // The link of b drops while it trains; it comes back on a new session, gets its task again and delivers there.
         await b.DisconnectAsync();
         await TestCoordinator.WaitUntilAsync(() => coordinator.Logs.Contains("Agent b disconnected"), TimeSpan.FromSeconds(10), "b's disconnect");
         await using var back = await ScriptedAgent.EnrollAsync(coordinator.Address, "b");
         await back.ConnectAsync();
+        var again = (await back.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        Assert.Equal(taskB.TaskId, again.TaskId); // the task is sent again: the agent may have lost it with the session
         await AnswerAsync(a, taskA);
         await AnswerAsync(back, taskB);
         await TestCoordinator.WaitUntilAsync(() => coordinator.Status.CompletedRounds == 1, TimeSpan.FromSeconds(30), "round 1");
