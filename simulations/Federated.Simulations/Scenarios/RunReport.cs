@@ -127,7 +127,7 @@ public static class RunReport
         }).ToList();
     }
 
-    /// <summary>Writes metrics.csv, metrics.json, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
+    /// <summary>Writes metrics.csv, metrics.json, the TensorBoard scalars, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
     public static void Write(Scenario scenario, string runDirectory, IReadOnlyList<RoundRecord> rounds, double wallSeconds, double peakRssMb, VirtualPoolStats? pool = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
@@ -158,6 +158,7 @@ public static class RunReport
 
         File.WriteAllText(Path.Combine(runDirectory, "metrics.csv"), csv.ToString());
         File.WriteAllText(Path.Combine(runDirectory, "metrics.json"), JsonSerializer.Serialize(rounds, Json));
+        TensorBoardExport.Write(runDirectory, rounds);
         var attackers = scenario.Attack.Choose(scenario.Clients, scenario.Seed).Order().Select(FederationPlan.AgentId).ToList();
         var attack = scenario.Attack.IsActive
             ? new AttackSummary(scenario.Attack.Kind, scenario.Attack.Fraction, scenario.Attack.ToClientOptions(scenario).Describe(), attackers)
