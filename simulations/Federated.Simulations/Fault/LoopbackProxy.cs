@@ -81,7 +81,11 @@ internal sealed class LoopbackProxy : IAsyncDisposable
     {
         try
         {
-            client.Client.LingerState = new LingerOption(true, 0); // close with RST, not FIN
+            if (client.Client is { } socket)
+            {
+                socket.LingerState = new LingerOption(true, 0); // close with RST, not FIN
+            }
+
             client.Close();
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
