@@ -161,9 +161,11 @@ internal sealed partial class FaultLedger
             var final = accepted.Where(a => a.Round == round && a.Index > start).Select(a => a.Agent).Distinct().Count();
             lost += Math.Max(0, final - count);
             inconsistent += Math.Max(0, count - final);
-            recollected += accepted.Count(a => a.Round == round && a.Index < start);
             aggregated += count - accepted.Count(a => a.Round == round && a.Index > start && a.Agent == hostileId);
         }
+
+        // Accepted by a coordinator process that was killed before the round committed; the round ran again.
+        recollected = accepted.Count(a => lastStart.TryGetValue(a.Round, out var start) && a.Index < start);
 
         // What the honest agents delivered, and whether the coordinator logged a fate for it.
         var delivered = 0;

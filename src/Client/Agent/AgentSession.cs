@@ -216,6 +216,9 @@ internal sealed class AgentSession : IDisposable
         }
     }
 
+    /// <summary>The task config key a coordinator sets on a task it sends again after a reconnect.</summary>
+    private const string ResentConfigKey = "resent";
+
     private async Task ProcessTasksAsync(ChannelReader<CoordinatorMessage> tasks, CancellationToken cancellationToken)
     {
         // Uploads an earlier session (or process) sealed but did not deliver go first: they are older than any new task.
@@ -228,10 +231,12 @@ internal sealed class AgentSession : IDisposable
         _runtime.Status.Phase("idle");
         await foreach (var message in tasks.ReadAllAsync(cancellationToken))
         {
-            if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && _runtime.State.LastResult is { Delivered: true, Kind: "train" } last && last.TaskId == message.Train.TaskId)
+            if (message.KindCase == CoordinatorMessage.KindOneofCase.Train && message.Train.Config.GetValueOrDefault(ResentConfigKey) == "true"
+                && _runtime.State.LastResult is { Delivered: true, Kind: "train" } last && last.TaskId == message.Train.TaskId)
             {
                 // A coordinator re-sends the task of an agent whose session dropped mid-round; this agent had already
-                // sealed that task's update and delivered it first thing on the new session.
+                // sealed that task's update and delivered it first thing on the new session. (Only a re-send: a
+                // coordinator restarted mid-round issues the round's tasks afresh, with the same ids, and wants them.)
                 AgentLog.TaskAlreadyDelivered(_logger, message.Train.TaskId, message.Train.Round);
                 continue;
             }

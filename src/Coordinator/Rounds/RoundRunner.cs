@@ -447,7 +447,9 @@ internal sealed partial class RoundRunner(
                     case AgentChanged { Connected: true } back when absent.Remove(back.AgentId) && pending.ContainsKey(back.AgentId) && sentTasks.TryGetValue(back.AgentId, out var again):
                         // Back within its grace. The agent may have lost its task with the session: send it again (an
                         // agent that had sealed its update delivers it first on the new session and skips the task).
-                        registry.TrySend(back.AgentId, again);
+                        var resent = again.Clone();
+                        resent.Train.Config["resent"] = "true";
+                        registry.TrySend(back.AgentId, resent);
                         break;
                     case RoundEvent { AgentId: var goneId } gone when (gone is AgentChanged { Connected: false } || gone is ReconnectGraceEnded ended && ended.Round == round)
                         && pending.ContainsKey(goneId) && !registry.IsConnected(goneId) && !registry.HasHeld(goneId):

@@ -58,6 +58,7 @@ public sealed class RoundTests : IDisposable
         await back.ConnectAsync();
         var again = (await back.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
         Assert.Equal(taskB.TaskId, again.TaskId); // the task is sent again: the agent may have lost it with the session
+        Assert.Equal("true", again.Config["resent"]); // marked, so that an agent that already delivered it skips it
         await AnswerAsync(a, taskA);
         await AnswerAsync(back, taskB);
         await TestCoordinator.WaitUntilAsync(() => coordinator.Status.CompletedRounds == 1, TimeSpan.FromSeconds(30), "round 1");
