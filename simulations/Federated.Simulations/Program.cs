@@ -6,6 +6,7 @@ using Federated.Simulations.Fuzz;
 using Federated.Simulations.Grid;
 using Federated.Simulations.Launch;
 using Federated.Simulations.Load;
+using Federated.Simulations.Reference;
 using Federated.Simulations.Scenarios;
 
 NativeRuntime.TuneProcess();
@@ -16,6 +17,7 @@ var root = new RootCommand("Federated simulations: many clients on one machine r
     CollectCommand.Create(),
     FaultCommand.Create(),
     FaultsCommand.Create(),
+    ConfigReferenceCommand.Create(),
     FuzzCommand.Create(),
     LoadCommand.Create(),
 };
