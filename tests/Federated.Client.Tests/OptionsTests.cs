@@ -54,6 +54,23 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void Labels_AreBounded()
+    {
+        var options = Valid();
+        options.Labels["site"] = "lab-2";
+        Assert.Empty(options.GetErrors());
+        options.Labels[""] = "x";
+        Assert.Contains(options.GetErrors(), e => e.Contains("Client:Labels", StringComparison.Ordinal));
+        options.Labels.Remove("");
+        for (var i = 0; i < 32; i++)
+        {
+            options.Labels[$"k{i}"] = "v";
+        }
+
+        Assert.Contains(options.GetErrors(), e => e.Contains("at most 32", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void OtherRules_AreChecked()
     {
         var options = Valid();

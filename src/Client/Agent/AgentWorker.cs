@@ -198,6 +198,11 @@ internal sealed class AgentWorker(
                     ["backend"] = TorchRuntime.IsCudaBuild ? "cuda" : "cpu",
                 },
             };
+            foreach (var (key, value) in o.Labels)
+            {
+                capabilities.Labels[key] = value;
+            }
+
             status.Update(s => s with
             {
                 AgentId = agentId,

@@ -18,6 +18,13 @@ public sealed class ClientOptions : IValidatableObject
     /// <summary>This agent's id; when empty, one is generated once and kept in <see cref="StateDirectory"/>.</summary>
     public string? AgentId { get; set; }
 
+    /// <summary>
+    /// Labels the agent reports to the coordinator with its capabilities (e.g. <c>site=lab-2</c>), besides the ones it
+    /// sets itself (data, partition, device, ...; a label here replaces one of those). Runs select agents by them
+    /// (<c>federated-coordinator runs submit --label site=lab-2</c>). At most 32, keys of 1–64 characters, values of at most 256.
+    /// </summary>
+    public Dictionary<string, string> Labels { get; set; } = [];
+
     /// <summary>The coordinator's enrolment secret (empty when enrolment is open).</summary>
     public string? EnrollmentKey { get; set; }
 
@@ -80,6 +87,11 @@ public sealed class ClientOptions : IValidatableObject
     public IReadOnlyList<string> GetErrors()
     {
         var errors = new List<string>();
+        if (Labels is null || Labels.Count > 32 || Labels.Any(kv => kv.Key.Length is 0 or > 64 || kv.Value is null || kv.Value.Length > 256))
+        {
+            errors.Add("Client:Labels holds at most 32 labels, each a key of 1–64 characters with a value of at most 256.");
+        }
+
         if (Simulation is null || !(Simulation.DropoutProbability is >= 0 and <= 1))
         {
             errors.Add("Client:Simulation:DropoutProbability must be between 0 and 1.");
