@@ -8,6 +8,11 @@ if (args.Length > 0 && args[0] == "agents")
     return AgentsCommand.Run(args[1..], Console.Out, Console.Error);
 }
 
+if (args.Length > 0 && args[0] == "runs")
+{
+    return await Federated.Coordinator.Runs.RunsCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
+}
+
 if (args.Any(a => a is "--help" or "-h" or "-?"))
 {
     Console.WriteLine(CoordinatorHelp.Text);

@@ -8,6 +8,7 @@ internal static class CoordinatorHelp
 
         Usage: federated-coordinator [--urls https://0.0.0.0:5001] [--Coordinator:Key=value ...]
                federated-coordinator agents register|list|revoke|token ...   (edit the agent registry; agents --help)
+               federated-coordinator runs submit|list|show|pause|resume|abort ... (runs on a running coordinator; runs --help)
 
         Settings come from appsettings.json, then environment variables (Coordinator__Rounds=5), then the command
         line (--Coordinator:Rounds=5 or --Coordinator:Rounds 5). Invalid settings stop the start with a message.
@@ -96,6 +97,10 @@ internal static class CoordinatorHelp
           --Coordinator:AgentTimeoutSeconds        Silence after which an agent is dropped (default 30).
           --Coordinator:ReconnectGraceSeconds      Wait for an agent whose session dropped mid-round to reconnect (default 5; 0: fail it at once).
           --Coordinator:ExitWhenDone               Shut agents down and exit after the last round (default false).
+          --Coordinator:Runs:RunOnStart            Start the configured run (default true); false: serve submitted runs only.
+          --Coordinator:Runs:MaxActive             Most submitted runs active at once (default 8).
+          --Coordinator:Admin:Token                Bearer token of the admin service (runs); empty: loopback callers only.
+          --Coordinator:Admin:Enabled              Serve the admin service federated.v1.Admin (default true).
           --Coordinator:MetricsFile                Per-round CSV, relative to StateDirectory (default rounds.csv).
           --Coordinator:Compression:Uplink         Codec of the agents' model deltas, e.g. q8, topk:ratio=0.01+q8
                                                    (default none = dense float32).

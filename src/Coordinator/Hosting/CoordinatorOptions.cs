@@ -186,6 +186,43 @@ public sealed class CoordinatorOptions
 
     /// <summary>SecAgg+ secure aggregation: the coordinator sees only the sum of the updates; off by default.</summary>
     public SecureAggregationSettings SecureAggregation { get; set; } = new();
+
+    /// <summary>Runs (jobs) besides the configured one: submitted, paused, resumed and aborted through the admin API.</summary>
+    public RunsSettings Runs { get; set; } = new();
+
+    /// <summary>The admin gRPC service (<c>federated.v1.Admin</c>: runs) and who may call it.</summary>
+    public AdminSettings Admin { get; set; } = new();
+}
+
+/// <summary>
+/// Run management (the <c>Coordinator:Runs</c> section). The coordinator runs the run its settings describe (the
+/// configured run) and any number of runs submitted through the admin API, each with its own model, strategy, settings
+/// and agents (by id or label), its checkpoints and <c>rounds.csv</c> under <c>&lt;StateDirectory&gt;/runs/&lt;run id&gt;</c>.
+/// </summary>
+public sealed class RunsSettings
+{
+    /// <summary>
+    /// Start the configured run when the coordinator starts (default true). False: the coordinator only serves submitted
+    /// runs, and its own settings are their defaults.
+    /// </summary>
+    public bool RunOnStart { get; set; } = true;
+
+    /// <summary>Most runs active at once, the configured one not counted (1–64, default 8).</summary>
+    [Range(1, 64)]
+    public int MaxActive { get; set; } = 8;
+}
+
+/// <summary>The admin gRPC service (the <c>Coordinator:Admin</c> section).</summary>
+public sealed class AdminSettings
+{
+    /// <summary>Serve <c>federated.v1.Admin</c> (default true).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// The bearer token admin calls must carry (<c>authorization: Bearer &lt;token&gt;</c>), at least 16 characters; empty
+    /// (the default): only callers on the loopback interface are served.
+    /// </summary>
+    public string Token { get; set; } = "";
 }
 
 /// <summary>

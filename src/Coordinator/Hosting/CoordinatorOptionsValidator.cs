@@ -47,6 +47,16 @@ internal sealed class CoordinatorOptionsValidator : IValidateOptions<Coordinator
             errors.Add($"Coordinator:Prometheus:Url must be an http address with a port and no path, e.g. http://0.0.0.0:9464, not '{options.Prometheus.Url}'.");
         }
 
+        if (options.Admin.Token.Length is > 0 and < 16)
+        {
+            errors.Add("Coordinator:Admin:Token must be at least 16 characters (or empty: loopback callers only).");
+        }
+
+        if (options.Runs.MaxActive is < 1 or > 64)
+        {
+            errors.Add($"Coordinator:Runs:MaxActive must be between 1 and 64, not {options.Runs.MaxActive}.");
+        }
+
         if (options.Population is not ("connected" or "enrolled"))
         {
             errors.Add($"Coordinator:Population must be connected or enrolled, not '{options.Population}'.");

@@ -1,6 +1,7 @@
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Dashboard;
 using Federated.Coordinator.Rounds;
+using Federated.Coordinator.Runs;
 using Federated.Coordinator.Security;
 using Federated.Coordinator.Services;
 using Federated.Coordinator.State;
@@ -88,14 +89,28 @@ public static class CoordinatorServiceCollectionExtensions
         }
 
         services.AddSingleton<VirtualClock>();
-        var mode = configuration.GetSection(CoordinatorOptions.Section)[nameof(CoordinatorOptions.Mode)];
-        if (string.Equals(mode?.Trim(), "fedbuff", StringComparison.OrdinalIgnoreCase))
+
+        // Runs: the manager restores and serves the submitted ones (started before the configured run's loop, stopped after
+        // it) and holds the configured run's control.
+        services.AddSingleton(sp =>
         {
-            services.AddHostedService<AsyncRunner>();
-        }
-        else
+            var manager = ActivatorUtilities.CreateInstance<RunManager>(sp);
+            manager.History = sp.GetRequiredService<RoundHistory>();
+            return manager;
+        });
+        services.AddHostedService(sp => sp.GetRequiredService<RunManager>());
+        services.AddSingleton(sp => sp.GetRequiredService<RunManager>().ConfiguredControl);
+        var section = configuration.GetSection(CoordinatorOptions.Section);
+        if (section.GetSection(nameof(CoordinatorOptions.Runs)).GetValue(nameof(RunsSettings.RunOnStart), true))
         {
-            services.AddHostedService<RoundRunner>();
+            if (string.Equals(section[nameof(CoordinatorOptions.Mode)]?.Trim(), "fedbuff", StringComparison.OrdinalIgnoreCase))
+            {
+                services.AddHostedService<AsyncRunner>();
+            }
+            else
+            {
+                services.AddHostedService<RoundRunner>();
+            }
         }
 
         return services;
@@ -112,6 +127,7 @@ public static class CoordinatorServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         endpoints.MapGrpcService<CoordinatorService>();
+        endpoints.MapGrpcService<AdminService>();
         endpoints.MapGrpcHealthChecksService();
         var options = endpoints.ServiceProvider.GetRequiredService<IOptions<CoordinatorOptions>>().Value;
         if (options.Security.Reflection)

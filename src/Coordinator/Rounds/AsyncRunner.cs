@@ -40,6 +40,7 @@ internal sealed partial class AsyncRunner(
     RunStatus status,
     CoordinatorMetrics metrics,
     VirtualClock virtualClock,
+    RunControl control,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<AsyncRunner> logger) : RunLoopService
@@ -73,6 +74,12 @@ internal sealed partial class AsyncRunner(
 
     /// <inheritdoc />
     protected override AgentRegistry Registry => registry;
+
+    /// <inheritdoc />
+    protected override RunControl Control => control;
+
+    /// <summary>The run's connected agents (those no submitted run claims).</summary>
+    private List<string> Connected() => registry.ConnectedIds().Where(control.Includes).ToList();
 
     /// <inheritdoc />
     protected override RoundEvents Events => events;
@@ -132,6 +139,8 @@ internal sealed partial class AsyncRunner(
             stoppingToken.ThrowIfCancellationRequested();
             if (_inFlight.Count == 0 && !FillSlots())
             {
+                // Paused: what was in flight has come back; nothing new goes out until the run resumes.
+                await control.WaitWhilePausedAsync(stoppingToken).ConfigureAwait(false);
                 await WaitForAgentsAsync(stoppingToken).ConfigureAwait(false);
                 FillSlots();
                 continue;
@@ -331,8 +340,13 @@ internal sealed partial class AsyncRunner(
     private bool FillSlots()
     {
         var sent = false;
+        if (control.State == RunStates.Paused)
+        {
+            return false;
+        }
+
         // An agent whose update is already in the buffer waits for the flush: a second one would be refused by the cap.
-        var idle = registry.ConnectedIds().Where(id => !_inFlight.ContainsKey(id) && _buffer.CanContributeNow(id)).Order(StringComparer.Ordinal).ToList();
+        var idle = Connected().Where(id => !_inFlight.ContainsKey(id) && _buffer.CanContributeNow(id)).Order(StringComparer.Ordinal).ToList();
         while (_inFlight.Count < _options.Async.Concurrency && idle.Count > 0)
         {
             var pick = new StableRandom(unchecked((ulong)_options.Seed * 1_000_003UL + (ulong)_dispatched + 0xA5C0UL)).Next(idle.Count);
@@ -412,7 +426,7 @@ internal sealed partial class AsyncRunner(
         }
 
         // Uploads of versions older than any update the buffer would still take.
-        transfers.PurgeUploads(_buffer.Version - _buffer.Options.MaxStaleness - 1);
+        transfers.PurgeUploads(_buffer.Version - _buffer.Options.MaxStaleness - 1, control.Includes);
     }
 
     private async Task RecordFlushAsync(FlushResult flush, double wall, double aggregateSeconds, long dispatched, int failures, int rejectedOther, long rejectedStale, long rejectedCap, CancellationToken stoppingToken)
@@ -427,7 +441,7 @@ internal sealed partial class AsyncRunner(
         var trainLoss = _losses.Count > 0 ? _losses.Sum(c => c.Loss * c.Examples) / Math.Max(1, _losses.Sum(c => c.Examples)) : double.NaN;
         _losses.Clear();
         _slowestTrain = 0;
-        var counts = transfers.TakeCounters().Values.Where(c => c.DownWire + c.UpWire > 0).ToList();
+        var counts = transfers.TakeCounters(control.Includes).Values.Where(c => c.DownWire + c.UpWire > 0).ToList();
         var rejected = (int)(rejectedStale + rejectedCap) + rejectedOther;
         var row = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -526,11 +540,11 @@ internal sealed partial class AsyncRunner(
             : new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, limit.Token);
         var logged = false;
-        while (registry.ConnectedIds().Count < _options.MinAvailable || !registry.ConnectedIds().Any(id => !_inFlight.ContainsKey(id) && _buffer.CanContributeNow(id)))
+        while (Connected().Count < _options.MinAvailable || !Connected().Any(id => !_inFlight.ContainsKey(id) && _buffer.CanContributeNow(id)))
         {
             if (!logged)
             {
-                var connected = registry.ConnectedIds().Count;
+                var connected = Connected().Count;
                 LogWaiting(logger, connected, _options.MinAvailable);
                 logged = true;
             }
@@ -545,7 +559,7 @@ internal sealed partial class AsyncRunner(
             }
             catch (OperationCanceledException) when (limit.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"Only {registry.ConnectedIds().Count} of the {_options.MinAvailable} agents needed (with one able to contribute) were available within {_options.WaitForAgentsSeconds} s.");
+                throw new TimeoutException($"Only {Connected().Count} of the {_options.MinAvailable} agents needed (with one able to contribute) were available within {_options.WaitForAgentsSeconds} s.");
             }
         }
     }

@@ -36,6 +36,7 @@ internal sealed partial class RoundRunner(
     RoundHistory history,
     CoordinatorMetrics metrics,
     VirtualClock virtualClock,
+    RunControl control,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<RoundRunner> logger) : RunLoopService
@@ -53,6 +54,9 @@ internal sealed partial class RoundRunner(
 
     /// <inheritdoc />
     protected override RoundEvents Events => events;
+
+    /// <inheritdoc />
+    protected override RunControl Control => control;
 
     /// <inheritdoc />
     protected override IHostApplicationLifetime Lifetime => lifetime;
@@ -140,7 +144,7 @@ internal sealed partial class RoundRunner(
         {
             global = server.Initial;
             firstRound = 1;
-            runId = $"run-{Guid.NewGuid():N}"[..16];
+            runId = control.RunId ?? $"run-{Guid.NewGuid():N}"[..16];
             LogStarted(logger, runId, server.ModelName, layout.TotalLength, strategy.Name, server.Compute.Description);
 
             // Round 0, as in Flower: the initial model's held-out metrics (this also warms the evaluation thread).
@@ -183,6 +187,7 @@ internal sealed partial class RoundRunner(
                 break;
             }
 
+            await control.WaitWhilePausedAsync(stoppingToken).ConfigureAwait(false);
             await WaitForAgentsAsync(stoppingToken).ConfigureAwait(false);
             status.CurrentRound = round;
             global = await RunRoundAsync(runId, round, strategy, global, stoppingToken).ConfigureAwait(false);
@@ -229,7 +234,7 @@ internal sealed partial class RoundRunner(
     }
 
     /// <summary>The agents a round samples from: those connected, or every known agent (<c>Population=enrolled</c>).</summary>
-    private IReadOnlyList<string> Available() => _sampleEnrolled ? registry.KnownIds() : registry.ConnectedIds();
+    private List<string> Available() => (_sampleEnrolled ? registry.KnownIds() : registry.ConnectedIds()).Where(control.Includes).ToList();
 
     private async Task<float[]> RunRoundAsync(string runId, int round, IStrategy strategy, float[] global, CancellationToken stoppingToken)
     {
@@ -279,7 +284,7 @@ internal sealed partial class RoundRunner(
             var model = _compression.ModelFor(agentId, runId, round, global, payload, sealedPayload, transfers);
             var task = new TrainTask
             {
-                TaskId = $"r{round}-{agentId}",
+                TaskId = $"{control.TaskPrefix}r{round}-{agentId}",
                 Round = round,
                 Model = model.ToRef(),
                 ModelName = server.ModelName,
@@ -523,7 +528,7 @@ internal sealed partial class RoundRunner(
         aggregateTicks += Stopwatch.GetTimestamp() - finishStarted;
         transfers.Retire(sealedPayload.TransferId);
         _compression.EndRound(transfers);
-        transfers.PurgeUploads(round);
+        transfers.PurgeUploads(round, control.Includes);
 
         var evaluateStarted = Stopwatch.GetTimestamp();
         var evaluation = await server.EvaluateAsync(global, stoppingToken).ConfigureAwait(false);
@@ -585,7 +590,7 @@ internal sealed partial class RoundRunner(
         var checkpointSeconds = Stopwatch.GetElapsedTime(checkpointStarted).TotalSeconds;
 
         var federated = await FederatedEvaluateAsync(runId, round, global, stoppingToken).ConfigureAwait(false);
-        var counts = transfers.TakeCounters().Where(kv => selected.Contains(kv.Key)).Select(kv => kv.Value).ToList();
+        var counts = transfers.TakeCounters(control.Includes).Where(kv => selected.Contains(kv.Key)).Select(kv => kv.Value).ToList();
         var wall = time.GetElapsedTime(started).TotalSeconds;
         var row = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -689,7 +694,7 @@ internal sealed partial class RoundRunner(
 
         var started = time.GetTimestamp();
         var layout = server.Weights.Layout;
-        var available = registry.ConnectedIds().ToArray();
+        var available = registry.ConnectedIds().Where(control.Includes).ToArray();
         var asked = Math.Min(available.Length, Math.Max(settings.MinAgents, (int)Math.Ceiling(settings.Fraction * available.Length)));
         new StableRandom(unchecked((ulong)_options.Seed * 1_000_003UL + (ulong)round + 0x5EED_E7A1UL)).Shuffle(available.AsSpan());
         var payload = new Payload { LayoutFingerprint = layout.Fingerprint };
@@ -699,7 +704,7 @@ internal sealed partial class RoundRunner(
         var pending = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var agentId in available.Take(asked))
         {
-            var task = new EvaluateTask { TaskId = $"e{round}-{agentId}", Round = round, Model = sealedPayload.ToRef(), ModelName = server.ModelName, LayoutFingerprint = layout.Fingerprint };
+            var task = new EvaluateTask { TaskId = $"{control.TaskPrefix}e{round}-{agentId}", Round = round, Model = sealedPayload.ToRef(), ModelName = server.ModelName, LayoutFingerprint = layout.Fingerprint };
             if (registry.TrySend(agentId, new CoordinatorMessage { Evaluate = task }))
             {
                 pending[agentId] = task.TaskId;

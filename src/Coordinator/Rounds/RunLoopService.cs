@@ -21,7 +21,10 @@ internal abstract class RunLoopService : BackgroundService
     /// <summary>The application, stopped when the run fails.</summary>
     protected abstract IHostApplicationLifetime Lifetime { get; }
 
-    /// <summary>The run itself.</summary>
+    /// <summary>The run's agents, pause gate and abort signal, and where its end is recorded.</summary>
+    protected abstract RunControl Control { get; }
+
+    /// <summary>The run itself (its token is also cancelled when the run is aborted).</summary>
     protected abstract Task RunAsync(CancellationToken stoppingToken);
 
     /// <summary>Logs a run that failed (each loop with its own event id).</summary>
@@ -38,18 +41,29 @@ internal abstract class RunLoopService : BackgroundService
     {
         await Task.Yield();
         Registry.Changed += OnAgentChanged;
+        using var running = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, Control.AbortToken);
         try
         {
-            await RunAsync(stoppingToken).ConfigureAwait(false);
+            await RunAsync(running.Token).ConfigureAwait(false);
+            Control.End(RunStates.Finished);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+            // The host is stopping: the run is neither finished nor aborted; it resumes with the coordinator.
+        }
+        catch (OperationCanceledException) when (Control.AbortToken.IsCancellationRequested)
+        {
+            Control.End(RunStates.Aborted);
         }
         catch (Exception e) when (e is InvalidDataException or InvalidOperationException or IOException or TimeoutException)
         {
             OnRunFailed(e);
-            Environment.ExitCode = 1;
-            Lifetime.StopApplication();
+            Control.End(RunStates.Failed, e.Message);
+            if (!Control.Managed)
+            {
+                Environment.ExitCode = 1;
+                Lifetime.StopApplication();
+            }
         }
         finally
         {
@@ -76,5 +90,11 @@ internal abstract class RunLoopService : BackgroundService
         Lifetime.StopApplication();
     }
 
-    private void OnAgentChanged(string agentId, AgentEventKind kind) => Events.Post(new AgentChanged(agentId, kind == AgentEventKind.Connected));
+    private void OnAgentChanged(string agentId, AgentEventKind kind)
+    {
+        if (Control.Includes(agentId))
+        {
+            Events.Post(new AgentChanged(agentId, kind == AgentEventKind.Connected));
+        }
+    }
 }

@@ -1,6 +1,7 @@
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.Hosting;
 using Federated.Coordinator.Rounds;
+using Federated.Coordinator.Runs;
 using Federated.Coordinator.Security;
 using Federated.Coordinator.Transfers;
 using Federated.Protocol;
@@ -22,7 +23,7 @@ internal sealed partial class CoordinatorService(
     IOptions<CoordinatorOptions> options,
     AgentRegistry registry,
     TransferHub transfers,
-    RoundEvents events,
+    RunManager runs,
     RunStatus status,
     CoordinatorClock clock,
     EnrolmentGate gate,
@@ -105,7 +106,7 @@ internal sealed partial class CoordinatorService(
             AgentId = agent.Id,
             SessionToken = agent.Token,
             ProtocolVersion = ProtocolVersion.Current,
-            RunId = status.RunId,
+            RunId = runs.RunIdFor(agent.Id),
             ChunkBytes = _options.ChunkBytes,
             HeartbeatSeconds = _options.HeartbeatSeconds,
         };
@@ -160,7 +161,7 @@ internal sealed partial class CoordinatorService(
         var connection = registry.Connect(agent, hello.Capabilities);
         LogConnected(logger, agent.Id, connection.Number, context.Peer);
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, connection.Closed.Token, lifetime.ApplicationStopping);
-        var writer = WriteLoopAsync(connection, responseStream, new CoordinatorMessage { Welcome = new Welcome { RunId = status.RunId, CurrentRound = status.CurrentRound } }, closing.Token);
+        var writer = WriteLoopAsync(connection, responseStream, new CoordinatorMessage { Welcome = Welcome(agent.Id) }, closing.Token);
         var reason = "closed by the agent";
         try
         {
@@ -173,10 +174,10 @@ internal sealed partial class CoordinatorService(
                 switch (message.KindCase)
                 {
                     case AgentMessage.KindOneofCase.Result:
-                        events.Post(new ResultReceived(agent.Id, message.Result));
+                        Route(agent.Id, new ResultReceived(agent.Id, message.Result));
                         break;
                     case AgentMessage.KindOneofCase.Secagg:
-                        events.Post(new SecAggReceived(agent.Id, message.Secagg));
+                        Route(agent.Id, new SecAggReceived(agent.Id, message.Secagg));
                         break;
                     case AgentMessage.KindOneofCase.Heartbeat when message.Heartbeat.WantAck:
                         // Dropped rather than waited for when the agent does not read its session (the outbox is bounded).
@@ -225,6 +226,32 @@ internal sealed partial class CoordinatorService(
         if (agent.Revoked)
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"Agent '{agent.Id}' was revoked."));
+        }
+    }
+
+    /// <summary>The session's first message: the run that holds the agent and its round.</summary>
+    private Welcome Welcome(string agentId) =>
+        runs.OwnerOf(agentId) is { } run
+            ? new Welcome { RunId = run.Record.RunId, CurrentRound = run.Status.CurrentRound }
+            : new Welcome { RunId = status.RunId, CurrentRound = status.CurrentRound };
+
+    /// <summary>
+    /// Hands a session event to the run that holds the agent. When none does (its run ended and the configured run is not
+    /// running), a result is answered here: its upload is dropped and the agent told why.
+    /// </summary>
+    private void Route(string agentId, RoundEvent roundEvent)
+    {
+        if (runs.EventsFor(agentId) is { } events)
+        {
+            events.Post(roundEvent);
+            return;
+        }
+
+        if (roundEvent is ResultReceived { Result: var result })
+        {
+            transfers.Discard(agentId, result.UploadTransferId);
+            registry.TrySend(agentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = result.TaskId, Reason = "no run holds this agent now (its run has ended)" } });
+            LogUnrouted(logger, agentId, result.TaskId);
         }
     }
 
@@ -304,7 +331,7 @@ internal sealed partial class CoordinatorService(
                 if (chunk.Sequence == expected)
                 {
                     // Accepted in order: the round loop may decode it into the aggregate while the rest streams in.
-                    events.Post(new UploadChunkReceived(agent.Id, slot.Assembler.TransferId, slot.Header, chunk.Sequence, chunk.Data.Memory));
+                    runs.EventsFor(agent.Id)?.Post(new UploadChunkReceived(agent.Id, slot.Assembler.TransferId, slot.Header, chunk.Sequence, chunk.Data.Memory));
                 }
 
                 if (!await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
@@ -368,6 +395,9 @@ internal sealed partial class CoordinatorService(
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Agent {AgentId} disconnected (session {Session}): {Reason}")]
     private static partial void LogDisconnected(ILogger logger, string agentId, long session, string reason);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "Result {TaskId} of agent {AgentId} dropped: no run holds the agent now")]
+    private static partial void LogUnrouted(ILogger logger, string agentId, string taskId);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Upload {TransferId} of agent {AgentId} rejected: {Reason}")]
     private static partial void LogUploadRejected(ILogger logger, string agentId, string transferId, string reason);

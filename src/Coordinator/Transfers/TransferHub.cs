@@ -113,13 +113,14 @@ internal sealed class TransferHub
         }
     }
 
-    /// <summary>Drops unfinished uploads of rounds up to <paramref name="round"/>.</summary>
-    public int PurgeUploads(int round)
+    /// <summary>Drops unfinished uploads of rounds up to <paramref name="round"/> by the agents <paramref name="owned"/> selects (a run's own).</summary>
+    public int PurgeUploads(int round, Func<string, bool> owned)
     {
+        ArgumentNullException.ThrowIfNull(owned);
         var dropped = 0;
         foreach (var (id, slot) in _uploads)
         {
-            if (slot.Header.Round <= round && _uploads.TryRemove(id, out _))
+            if (slot.Header.Round <= round && owned(slot.AgentId) && _uploads.TryRemove(id, out _))
             {
                 dropped++;
             }
@@ -131,9 +132,21 @@ internal sealed class TransferHub
     /// <summary>The counters of <paramref name="agentId"/>.</summary>
     public TransferCounters CountersFor(string agentId) => _counters.GetOrAdd(agentId, _ => new TransferCounters());
 
-    /// <summary>Snapshots and resets every agent's counters.</summary>
-    public IReadOnlyDictionary<string, TransferCounts> TakeCounters() =>
-        _counters.ToDictionary(kv => kv.Key, kv => kv.Value.TakeAndReset(), StringComparer.Ordinal);
+    /// <summary>Snapshots and resets the counters of the agents <paramref name="owned"/> selects (a run's own).</summary>
+    public IReadOnlyDictionary<string, TransferCounts> TakeCounters(Func<string, bool> owned) =>
+        _counters.Where(kv => owned(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value.TakeAndReset(), StringComparer.Ordinal);
+
+    /// <summary>Stops serving every payload whose id starts with <paramref name="prefix"/> (an ended run's).</summary>
+    public int RetireAll(string prefix)
+    {
+        var retired = 0;
+        foreach (var id in _outgoing.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            retired += _outgoing.TryRemove(id, out _) ? 1 : 0;
+        }
+
+        return retired;
+    }
 }
 
 /// <summary>Bytes moved for one agent: payload bytes and gRPC message bytes (payload + chunk fields + 5-byte framing).</summary>

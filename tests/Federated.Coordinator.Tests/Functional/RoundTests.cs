@@ -12,20 +12,8 @@ public sealed class RoundTests : IDisposable
 
     private static float[] SmallStep(float[] global) => Enumerable.Repeat(0.01f, global.Length).ToArray();
 
-    private static async Task AnswerAsync(ScriptedAgent agent, TrainTask task, string? fingerprint = null, Func<float[], float[]>? delta = null)
-    {
-        var transfer = await agent.UploadUpdateAsync(task, delta ?? SmallStep, fingerprint);
-        await agent.SendResultAsync(new TaskResult
-        {
-            TaskId = task.TaskId,
-            Round = task.Round,
-            Ok = true,
-            UploadTransferId = transfer,
-            NumExamples = 100,
-            LocalSteps = 7,
-            Metrics = { ["train_seconds"] = 0.1, ["train_loss"] = 1.0 },
-        });
-    }
+    private static Task AnswerAsync(ScriptedAgent agent, TrainTask task, string? fingerprint = null, Func<float[], float[]>? delta = null) =>
+        agent.AnswerAsync(task, delta ?? SmallStep, fingerprint);
 
     private string[] MetricsRow(int round)
     {

@@ -98,7 +98,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
         return hello;
     }
 
-    public static async Task<ScriptedAgent> EnrollAsync(string address, string id, long examples = 100)
+    public static async Task<ScriptedAgent> EnrollAsync(string address, string id, long examples = 100, IDictionary<string, string>? labels = null)
     {
         var channel = GrpcChannel.ForAddress(address);
         var client = new Protocol.V1.Coordinator.CoordinatorClient(channel);
@@ -106,7 +106,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
         {
             ProtocolVersion = ProtocolVersion.Current,
             AgentId = id,
-            Capabilities = new Capabilities { Device = "cpu", NumExamples = examples },
+            Capabilities = new Capabilities { Device = "cpu", NumExamples = examples, Labels = { labels ?? new Dictionary<string, string>() } },
         }, deadline: DateTime.UtcNow.AddSeconds(10));
         return new ScriptedAgent(channel, client, reply);
     }
@@ -177,6 +177,23 @@ internal sealed class ScriptedAgent : IAsyncDisposable
         var sealedPayload = new SealedPayload($"{Id}-{task.TaskId}", update, Enrolment.ChunkBytes);
         await UploadAsync(sealedPayload, task.TaskId, task.Round, 0, sealedPayload.ChunkCount);
         return sealedPayload.TransferId;
+    }
+
+    /// <summary>Answers <paramref name="task"/>: uploads <paramref name="makeDelta"/> of its model and reports 100 examples, 7 local steps.</summary>
+    public async Task AnswerAsync(TrainTask task, Func<float[], float[]> makeDelta, string? fingerprint = null)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        var transfer = await UploadUpdateAsync(task, makeDelta, fingerprint);
+        await SendResultAsync(new TaskResult
+        {
+            TaskId = task.TaskId,
+            Round = task.Round,
+            Ok = true,
+            UploadTransferId = transfer,
+            NumExamples = 100,
+            LocalSteps = 7,
+            Metrics = { ["train_seconds"] = 0.1, ["train_loss"] = 1.0 },
+        });
     }
 
     /// <summary>Uploads chunks [from, to) of <paramref name="payload"/> in one stream (the header declares <paramref name="numExamples"/>; 0 = not declared).</summary>
