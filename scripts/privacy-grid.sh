@@ -4,12 +4,19 @@
 # scenario of simulations/scenarios/privacy/ (except dp-smoke) into runs/privacy/<name>/ — a run whose summary.json
 # exists is skipped, so the script can be restarted — then prints the table for docs/results/privacy.md.
 # Hours on the 2-vCPU CI machine (each run is about as long as simulations/scenarios/virtual-1000.json x 5).
-# Usage: bash scripts/privacy-grid.sh [scenario-name ...]   (default: the whole grid, no-dp first)
+# Usage: [SIM_DIR=DIR] [NICE=N] bash scripts/privacy-grid.sh [scenario-name ...]   (default: the whole grid, no-dp first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --data
-dll=simulations/Federated.Simulations/bin/Release/net10.0/federated-sim.dll
-dotnet build simulations/Federated.Simulations -c Release -v q -nologo
+# SIM_DIR: a folder holding a built federated-sim.dll (a copy of the Release output), so that building the tree while
+# the grid runs does not pull the binaries from under it; the grid then builds nothing. NICE: the runs' niceness (0).
+if [[ -n "${SIM_DIR:-}" ]]; then
+  dll="$SIM_DIR/federated-sim.dll"
+  [[ -f "$dll" ]] || { echo "privacy-grid: SIM_DIR '$SIM_DIR' holds no federated-sim.dll" >&2; exit 2; }
+else
+  dll=simulations/Federated.Simulations/bin/Release/net10.0/federated-sim.dll
+  dotnet build simulations/Federated.Simulations -c Release -v q -nologo
+fi
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then
   names=(no-dp eps8-fixed eps8-adaptive eps4-fixed eps4-adaptive eps2-fixed eps2-adaptive eps1-fixed eps1-adaptive)
@@ -23,7 +30,7 @@ for name in "${names[@]}"; do
   fi
   rm -rf "$out"
   echo "privacy-grid: $name"
-  dotnet "$dll" "simulations/scenarios/privacy/$name.json" --out "$out"
+  nice -n "${NICE:-0}" dotnet "$dll" "simulations/scenarios/privacy/$name.json" --out "$out"
 done
 
 # The table: final accuracy, epsilon spent, and the gap to the non-private run.
