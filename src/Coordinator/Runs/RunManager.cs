@@ -143,9 +143,12 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
         var runId = $"run-{Guid.NewGuid():N}"[..16];
         var directory = Path.Combine(_runsDirectory, runId);
         CoordinatorOptions options;
+        Dictionary<string, string> resolved;
         try
         {
-            options = RunSettings.Build(_configuration.GetSection(CoordinatorOptions.Section), request.Settings, directory);
+            var section = _configuration.GetSection(CoordinatorOptions.Section);
+            options = RunSettings.Build(section, request.Settings, directory);
+            resolved = RunSettings.Resolve(section, request.Settings);
         }
         catch (ArgumentException e)
         {
@@ -157,6 +160,7 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
             RunId = runId,
             Name = request.Name,
             Settings = request.Settings.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+            Resolved = resolved,
             AgentIds = [.. request.AgentIds.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)],
             AgentLabels = request.AgentLabels.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
             SubmittedUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
@@ -433,7 +437,7 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
 
             try
             {
-                var options = RunSettings.Build(_configuration.GetSection(CoordinatorOptions.Section), record.Settings, directory);
+                var options = BuildRestored(record, directory);
                 await StartAsync(run, options, record.State == RunStates.Paused, cancellationToken).ConfigureAwait(false);
                 LogRestored(_logger, record.RunId, record.State);
             }
@@ -449,6 +453,29 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
                 LogEnded(_logger, record.RunId, run.Record.State, 0, record.TotalRounds, run.Record.Reason);
             }
         }
+    }
+
+    /// <summary>
+    /// A restored run's options: as resolved at submission, so that the coordinator's settings changing since do not
+    /// change the run; from its own settings over today's when the resolved ones no longer bind (a key of the
+    /// coordinator's that this version does not know), with a warning.
+    /// </summary>
+    private CoordinatorOptions BuildRestored(RunRecord record, string directory)
+    {
+        var section = _configuration.GetSection(CoordinatorOptions.Section);
+        if (record.Resolved.Count > 0)
+        {
+            try
+            {
+                return RunSettings.Build(section, record.Resolved, directory);
+            }
+            catch (ArgumentException e)
+            {
+                LogResolvedRefused(_logger, record.RunId, e.Message);
+            }
+        }
+
+        return RunSettings.Build(section, record.Settings, directory);
     }
 
     /// <summary>Stops the active runs' loops; their records stay active, so that they resume on the next start.</summary>
@@ -595,6 +622,9 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
 
     [LoggerMessage(EventId = 1604, Level = LogLevel.Information, Message = "Run {RunId} restored ({State})")]
     private static partial void LogRestored(ILogger logger, string runId, string state);
+
+    [LoggerMessage(EventId = 1606, Level = LogLevel.Warning, Message = "Run {RunId}: its settings as submitted no longer bind ({Reason}); it resumes with its own keys over the coordinator's current settings")]
+    private static partial void LogResolvedRefused(ILogger logger, string runId, string reason);
 
     [LoggerMessage(EventId = 1605, Level = LogLevel.Error, Message = "Run record {Path} is unreadable and was skipped: {Reason}")]
     private static partial void LogUnreadable(ILogger logger, string path, string reason);

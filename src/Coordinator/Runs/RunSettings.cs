@@ -11,6 +11,9 @@ internal sealed record RunRecord
     public required string RunId { get; init; }
     public string Name { get; init; } = "";
     public Dictionary<string, string> Settings { get; init; } = [];
+
+    /// <summary>The settings with the coordinator's per-run keys as they were at submission (what a resumed run binds).</summary>
+    public Dictionary<string, string> Resolved { get; init; } = [];
     public List<string> AgentIds { get; init; } = [];
     public Dictionary<string, string> AgentLabels { get; init; } = [];
     public long SubmittedUnixMs { get; init; }
@@ -81,6 +84,80 @@ internal static class RunSettings
     public static CoordinatorOptions Build(IConfigurationSection coordinator, IReadOnlyDictionary<string, string> settings, string runDirectory)
     {
         ArgumentNullException.ThrowIfNull(coordinator);
+        var overlay = Normalize(settings);
+        var options = new CoordinatorOptions();
+        coordinator.Bind(options);
+
+        // A run that names its own strategy starts from none of the configured strategy's options, and one that gives an
+        // input shape gives all of it (the binder would otherwise merge the two key by key).
+        if (overlay.ContainsKey(nameof(CoordinatorOptions.Strategy)))
+        {
+            options.StrategyOptions = [];
+        }
+
+        if (overlay.Keys.Any(IsInputShape))
+        {
+            options.InputShape = [];
+        }
+
+        try
+        {
+            new ConfigurationBuilder().AddInMemoryCollection(overlay).Build().Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            // "'X' was not found on type Y" or "Failed to convert configuration value at 'Z' to type 'T'."
+            throw new ArgumentException($"The run's settings do not bind: {e.Message}", e);
+        }
+
+        return Finish(options, runDirectory);
+    }
+
+    /// <summary>
+    /// The run's settings frozen at submission: <paramref name="settings"/> over every per-run key the coordinator's
+    /// <paramref name="coordinator"/> section sets now (less the configured strategy's options when the run names its
+    /// own strategy, and the configured input shape when it gives one), so that a run resumed after the coordinator's
+    /// settings changed runs as it was submitted.
+    /// </summary>
+    public static Dictionary<string, string> Resolve(IConfigurationSection coordinator, IReadOnlyDictionary<string, string> settings)
+    {
+        ArgumentNullException.ThrowIfNull(coordinator);
+        var overlay = Normalize(settings);
+        var ownStrategy = overlay.ContainsKey(nameof(CoordinatorOptions.Strategy));
+        var ownShape = overlay.Keys.Any(IsInputShape);
+        var resolved = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, value) in coordinator.AsEnumerable(makePathsRelative: true))
+        {
+            var first = key.Split(':')[0];
+            if (value is null || !PerRun.Contains(first)
+                || (ownStrategy && first.Equals(nameof(CoordinatorOptions.StrategyOptions), StringComparison.OrdinalIgnoreCase))
+                || (ownShape && IsInputShape(key)))
+            {
+                continue;
+            }
+
+            resolved[key] = value;
+        }
+
+        foreach (var (key, value) in overlay)
+        {
+            resolved[key] = value!;
+        }
+
+        return resolved;
+    }
+
+    /// <summary>The first segments of the keys a run may set: every option that is not coordinator-wide.</summary>
+    private static readonly HashSet<string> PerRun = typeof(CoordinatorOptions).GetProperties()
+        .Select(p => p.Name)
+        .Where(n => !CoordinatorWide.Contains(n) && n != nameof(CoordinatorOptions.Mode))
+        .ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    private static bool IsInputShape(string key) => key.StartsWith(nameof(CoordinatorOptions.InputShape) + ":", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The run's keys relative to the section, checked one by one.</summary>
+    private static Dictionary<string, string?> Normalize(IReadOnlyDictionary<string, string> settings)
+    {
         ArgumentNullException.ThrowIfNull(settings);
         if (settings.Count > MaxSettings)
         {
@@ -120,31 +197,12 @@ internal static class RunSettings
             throw new ArgumentException($"Setting 'Mode' is '{mode}': submitted runs are synchronous (sync); FedBuff runs as the configured run.");
         }
 
-        var options = new CoordinatorOptions();
-        coordinator.Bind(options);
+        return overlay;
+    }
 
-        // A run that names its own strategy starts from none of the configured strategy's options, and one that gives an
-        // input shape gives all of it (the binder would otherwise merge the two key by key).
-        if (overlay.ContainsKey(nameof(CoordinatorOptions.Strategy)))
-        {
-            options.StrategyOptions = [];
-        }
-
-        if (overlay.Keys.Any(k => k.StartsWith(nameof(CoordinatorOptions.InputShape) + ":", StringComparison.OrdinalIgnoreCase)))
-        {
-            options.InputShape = [];
-        }
-
-        try
-        {
-            new ConfigurationBuilder().AddInMemoryCollection(overlay).Build().Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
-        }
-        catch (InvalidOperationException e)
-        {
-            // "'X' was not found on type Y" or "Failed to convert configuration value at 'Z' to type 'T'."
-            throw new ArgumentException($"The run's settings do not bind: {e.Message}", e);
-        }
-
+    /// <summary>Gives the options the run's own state folder and fixed keys, and validates them as on start.</summary>
+    private static CoordinatorOptions Finish(CoordinatorOptions options, string runDirectory)
+    {
         options.StateDirectory = runDirectory;
         options.DatabaseFile = "run.db";
         options.MetricsFile = "rounds.csv";

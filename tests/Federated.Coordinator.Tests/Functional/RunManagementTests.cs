@@ -189,8 +189,11 @@ public sealed class RunManagementTests : IDisposable
             Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
         }
 
-        // The coordinator restarts: the run is restored, still paused, with its round; resumed, it goes on from round 2.
-        await using (var coordinator = await TestCoordinator.StartAsync(Settings()))
+        // The coordinator restarts, its own learning rate changed meanwhile: the run is restored, still paused, with its
+        // round; resumed, it goes on from round 2 with the settings it was submitted with.
+        var changed = Settings();
+        changed["Coordinator:Training:LearningRate"] = "0.5";
+        await using (var coordinator = await TestCoordinator.StartAsync(changed))
         {
             using var channel = GrpcChannel.ForAddress(coordinator.Address);
             var admin = new Admin.AdminClient(channel);
@@ -205,6 +208,7 @@ public sealed class RunManagementTests : IDisposable
             Assert.Equal("running", (await admin.ResumeRunAsync(new RunRequest { RunId = runId })).State);
             var t1 = (await c1.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
             Assert.Equal(2, t1.Round);
+            Assert.Equal(0.05, t1.Training.LearningRate, 1e-12);
         }
     }
 
