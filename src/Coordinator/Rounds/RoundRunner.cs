@@ -138,7 +138,7 @@ internal sealed partial class RoundRunner(
                 LogMetricsReconciled(logger, MetricsPath, restored, dropped);
             }
 
-            metrics.Resumed(checkpoint.Round, dp is null ? SecureEpsilon() : SpentEpsilon(dp));
+            metrics.Resumed(checkpoint.Round, dp is null ? SecureEpsilon() : SpentEpsilon(dp), control.RunId ?? CoordinatorMetrics.ConfiguredRun);
         }
         else
         {
@@ -671,7 +671,7 @@ internal sealed partial class RoundRunner(
         }
 
         AppendMetrics(row);
-        metrics.RoundFinished(new RoundFigures(round, roundOk, accepted, rejected, counts.Sum(c => c.UpWire), counts.Sum(c => c.DownWire), aggregateSeconds, wall, epsilon));
+        metrics.RoundFinished(new RoundFigures(round, roundOk, accepted, rejected, counts.Sum(c => c.UpWire), counts.Sum(c => c.DownWire), aggregateSeconds, wall, epsilon, control.RunId ?? CoordinatorMetrics.ConfiguredRun));
 
         // Last: whoever watches the status sees a completed round only once its row and metrics are recorded.
         history.Record(row);

@@ -7,7 +7,8 @@ namespace Federated.Coordinator.Telemetry;
 /// <c>Coordinator:Prometheus:Path</c>). Names follow the OpenTelemetry conventions; Prometheus sees them with dots
 /// turned into underscores, the unit appended and <c>_total</c> on counters, e.g.
 /// <c>federated_rounds_completed_total</c>, <c>federated_transfer_bytes_total{direction="up"}</c>,
-/// <c>federated_aggregation_duration_seconds_bucket</c>.
+/// <c>federated_aggregation_duration_seconds_bucket</c>. Every series carries the label <c>run</c>: <c>configured</c> for
+/// the configured run, the run id for a submitted one.
 /// </summary>
 internal sealed class CoordinatorMetrics
 {
@@ -47,33 +48,40 @@ internal sealed class CoordinatorMetrics
     public void RoundFinished(RoundFigures figures)
     {
         ArgumentNullException.ThrowIfNull(figures);
-        (figures.Ok ? _roundsCompleted : _roundsFailed).Add(1);
-        _participants.Record(figures.Participants);
-        _bytes.Add(figures.BytesUp, new KeyValuePair<string, object?>("direction", "up"));
-        _bytes.Add(figures.BytesDown, new KeyValuePair<string, object?>("direction", "down"));
+        var run = Run(figures.Run);
+        (figures.Ok ? _roundsCompleted : _roundsFailed).Add(1, run);
+        _participants.Record(figures.Participants, run);
+        _bytes.Add(figures.BytesUp, run, new KeyValuePair<string, object?>("direction", "up"));
+        _bytes.Add(figures.BytesDown, run, new KeyValuePair<string, object?>("direction", "down"));
         if (figures.Rejected > 0)
         {
-            _rejected.Add(figures.Rejected);
+            _rejected.Add(figures.Rejected, run);
         }
 
-        _aggregation.Record(figures.AggregationSeconds);
-        _roundDuration.Record(figures.WallSeconds);
-        _round.Record(figures.Round);
+        _aggregation.Record(figures.AggregationSeconds, run);
+        _roundDuration.Record(figures.WallSeconds, run);
+        _round.Record(figures.Round, run);
         if (figures.Epsilon is { } epsilon)
         {
-            _epsilon.Record(epsilon);
+            _epsilon.Record(epsilon, run);
         }
     }
 
-    /// <summary>Records the state a run resumed from (the round and ε restored).</summary>
-    public void Resumed(int round, double? epsilon)
+    /// <summary>Records the state run <paramref name="runLabel"/> resumed from (the round and ε restored).</summary>
+    public void Resumed(int round, double? epsilon, string runLabel = ConfiguredRun)
     {
-        _round.Record(round);
+        var run = Run(runLabel);
+        _round.Record(round, run);
         if (epsilon is { } e)
         {
-            _epsilon.Record(e);
+            _epsilon.Record(e, run);
         }
     }
+
+    /// <summary>The <c>run</c> label of the configured run.</summary>
+    public const string ConfiguredRun = "configured";
+
+    private static KeyValuePair<string, object?> Run(string run) => new("run", run);
 }
 
 /// <summary>One round's figures for <see cref="CoordinatorMetrics.RoundFinished"/>.</summary>
@@ -86,4 +94,5 @@ internal sealed class CoordinatorMetrics
 /// <param name="AggregationSeconds">Aggregation time.</param>
 /// <param name="WallSeconds">The round's wall time.</param>
 /// <param name="Epsilon">ε spent after the round; null without differential privacy.</param>
-internal sealed record RoundFigures(int Round, bool Ok, int Participants, int Rejected, long BytesUp, long BytesDown, double AggregationSeconds, double WallSeconds, double? Epsilon);
+/// <param name="Run">The <c>run</c> label: <see cref="CoordinatorMetrics.ConfiguredRun"/> or a submitted run's id.</param>
+internal sealed record RoundFigures(int Round, bool Ok, int Participants, int Rejected, long BytesUp, long BytesDown, double AggregationSeconds, double WallSeconds, double? Epsilon, string Run = CoordinatorMetrics.ConfiguredRun);

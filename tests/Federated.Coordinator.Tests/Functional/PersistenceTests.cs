@@ -83,7 +83,7 @@ public sealed class PersistenceTests : IDisposable
             text.Split('\n').Any(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains(label, StringComparison.Ordinal) && (value is null || l.EndsWith(" " + value, StringComparison.Ordinal))),
             $"{name} {label} {value} is not in:\n{text}");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Series("federated_rounds_completed_total", value: "1");
+        Series("federated_rounds_completed_total", "run=\"configured\"", "1");
         Series("federated_round_participants_sum", value: "2");
         Series("federated_round_participants_bucket", "le=\"2\"", "1");
         Series("federated_transfer_bytes_total", "direction=\"up\"");

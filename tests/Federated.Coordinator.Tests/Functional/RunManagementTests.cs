@@ -151,6 +151,16 @@ public sealed class RunManagementTests : IDisposable
             var listed = (await admin.ListRunsAsync(new ListRunsRequest())).Runs;
             Assert.Equal([runA.RunId, runB.RunId], listed.Select(r => r.RunId));
             Assert.Empty((await admin.ListRunsAsync(new ListRunsRequest { ActiveOnly = true })).Runs);
+
+            // The metrics tell the runs apart: B's three rounds and A's one under their own run label.
+            using var http = new HttpClient();
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{coordinator.Address}/metrics") { Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+            using var response = await http.SendAsync(request);
+            var series = (await response.Content.ReadAsStringAsync()).Split('\n');
+            bool Completed(string runId, int rounds) => series.Any(l => l.StartsWith("federated_rounds_completed_total{", StringComparison.Ordinal)
+                && l.Contains($"run=\"{runId}\"", StringComparison.Ordinal) && l.EndsWith($" {rounds}", StringComparison.Ordinal));
+            Assert.True(Completed(runB.RunId, 3), string.Join('\n', series.Where(l => l.StartsWith("federated_rounds", StringComparison.Ordinal))));
+            Assert.True(Completed(runA.RunId, 1));
             Assert.Empty(coordinator.Logs.Errors);
         }
         finally
