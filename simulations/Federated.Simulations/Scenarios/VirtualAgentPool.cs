@@ -77,6 +77,9 @@ internal sealed class VirtualAgentPool : IAgentActivator, IAsyncDisposable
     }
 
     /// <inheritdoc />
+    public bool RetiresReleasedAgents => true;
+
+    /// <inheritdoc />
     public void Release(string agentId)
     {
         IHost? host;

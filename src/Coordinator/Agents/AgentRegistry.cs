@@ -318,9 +318,12 @@ internal sealed class AgentRegistry(TimeProvider time)
         return connection is not null && connection.Outbox.Writer.TryWrite(message);
     }
 
-    /// <summary>Queues <paramref name="message"/> for the agent's session, or holds it for the next session when it has none.</summary>
+    /// <summary>
+    /// Queues <paramref name="message"/> for the agent's session, or holds it for the next session when it has none or
+    /// its session is <paramref name="closingSession"/> (one about to end).
+    /// </summary>
     /// <returns>False only when the agent is unknown.</returns>
-    public bool SendOrHold(string agentId, CoordinatorMessage message)
+    public bool SendOrHold(string agentId, CoordinatorMessage message, long? closingSession = null)
     {
         if (Find(agentId) is not { } agent)
         {
@@ -329,7 +332,7 @@ internal sealed class AgentRegistry(TimeProvider time)
 
         lock (agent)
         {
-            if (agent.Connection is { } connection && connection.Outbox.Writer.TryWrite(message))
+            if (agent.Connection is { } connection && connection.Number != closingSession && connection.Outbox.Writer.TryWrite(message))
             {
                 return true;
             }

@@ -12,6 +12,14 @@ public interface IAgentActivator
 
     /// <summary>The coordinator needs nothing more from <paramref name="agentId"/> this round (result in, failed, or the round closed).</summary>
     void Release(string agentId);
+
+    /// <summary>
+    /// True when <see cref="Release"/> ends the agent's session (the simulator's pool retires it): an agent released and
+    /// still on that session is about to leave, so a round that samples it again holds its task for its next session and
+    /// activates it, rather than sending the task to the session that is closing. False (the default): released agents
+    /// stay.
+    /// </summary>
+    bool RetiresReleasedAgents => false;
 }
 
 /// <summary>The production activator: agents come when they come.</summary>

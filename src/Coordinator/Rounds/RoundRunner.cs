@@ -48,6 +48,7 @@ internal sealed partial class RoundRunner(
     private PrivacyLedger? _secureLedger;
     private readonly RoundCompression _compression = new(options.Value.Compression, options.Value.Seed, options.Value.ChunkBytes);
     private int _lateResults;
+    private readonly Dictionary<string, long> _retiring = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     protected override AgentRegistry Registry => registry;
@@ -311,9 +312,10 @@ internal sealed partial class RoundRunner(
             task.Secagg = secure?.SetupFor(agentId);
 
             var message = new CoordinatorMessage { Train = task };
-            if (_sampleEnrolled && !registry.IsConnected(agentId))
+            long? closing = _retiring.Remove(agentId, out var session) && registry.Find(agentId)?.Connection?.Number == session ? session : null;
+            if (_sampleEnrolled && (!registry.IsConnected(agentId) || closing is not null))
             {
-                registry.SendOrHold(agentId, message);
+                registry.SendOrHold(agentId, message, closing);
                 pending[agentId] = task.TaskId;
                 offline.Add(agentId);
             }
@@ -362,7 +364,7 @@ internal sealed partial class RoundRunner(
             var outcome = await secure.RunAsync(pending, failures, _options.RoundDeadlineSeconds, DropLate, _compression.Delivered, stoppingToken).ConfigureAwait(false);
             foreach (var agentId in pending.Keys)
             {
-                activator.Release(agentId);
+                ReleaseAgent(agentId);
             }
 
             pending.Clear();
@@ -401,7 +403,7 @@ internal sealed partial class RoundRunner(
                 {
                     case ResultReceived { Result: var result } received when result.Round == round && pending.TryGetValue(received.AgentId, out var taskId) && taskId == result.TaskId:
                         pending.Remove(received.AgentId);
-                        activator.Release(received.AgentId);
+                        ReleaseAgent(received.AgentId);
                         if (!result.Ok)
                         {
                             failures.Add(new ClientFailure(received.AgentId, $"training failed: {result.Error}"));
@@ -460,7 +462,7 @@ internal sealed partial class RoundRunner(
                         && pending.ContainsKey(goneId) && !registry.IsConnected(goneId) && !registry.HasHeld(goneId):
                         // (A disconnect of an agent that is connected again, or has not come for its task yet, is stale.)
                         pending.Remove(gone.AgentId);
-                        activator.Release(gone.AgentId);
+                        ReleaseAgent(gone.AgentId);
                         failures.Add(new ClientFailure(gone.AgentId, "disconnected during the round"));
                         LogClientFailed(logger, round, gone.AgentId, "disconnected during the round");
                         break;
@@ -478,7 +480,7 @@ internal sealed partial class RoundRunner(
             var neverCame = registry.DropHeld(agentId);
             failures.Add(new ClientFailure(agentId, accepted >= target ? "not needed: the round reached its target" : neverCame ? "never connected for its task" : "no result before the deadline"));
             registry.TrySend(agentId, new CoordinatorMessage { Rejected = new ResultRejected { TaskId = taskId, Reason = "the round closed before this result arrived" } });
-            activator.Release(agentId);
+            ReleaseAgent(agentId);
         }
 
         streaming?.AbortAll();
@@ -813,6 +815,21 @@ internal sealed partial class RoundRunner(
         {
             // The round ended first.
         }
+    }
+
+    /// <summary>
+    /// Tells the activator the round needs nothing more from <paramref name="agentId"/>; with an activator that retires
+    /// released agents, remembers the session it is leaving, so that the next round that samples it does not send its
+    /// task there.
+    /// </summary>
+    private void ReleaseAgent(string agentId)
+    {
+        if (activator.RetiresReleasedAgents && registry.Find(agentId)?.Connection is { } connection)
+        {
+            _retiring[agentId] = connection.Number;
+        }
+
+        activator.Release(agentId);
     }
 
     private void DropLate(ResultReceived late)

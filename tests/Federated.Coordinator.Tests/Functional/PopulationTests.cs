@@ -61,6 +61,38 @@ public sealed class PopulationTests : IDisposable
     }
 
     [Fact]
+    public async Task Enrolled_AgentSampledAgainWhileItsReleasedSessionCloses_GetsTheTaskOnItsNextSession()
+    {
+        // The simulator's pool retires an agent once the round releases it; if the next round samples it before its
+        // session has closed, the task must wait for its next session (and the pool be asked for it), not go to the
+        // session that is closing, where it would be lost.
+        var roster = Path.Combine(_state, "roster.txt");
+        File.WriteAllLines(roster, ["a"]);
+        var settings = TestCoordinator.Settings(_state, rounds: 2);
+        settings["Coordinator:Population"] = "enrolled";
+        settings["Coordinator:RosterFile"] = roster;
+        settings["Coordinator:MinAvailable"] = "1";
+        settings["Coordinator:MinFit"] = "1";
+        var activator = new RecordingActivator { Retires = true };
+        await using var coordinator = await TestCoordinator.StartAsync(settings, services: s => s.AddSingleton<IAgentActivator>(activator));
+        await using var first = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
+        await first.ConnectAsync();
+        var task1 = (await first.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        var transfer = await first.UploadUpdateAsync(task1, g => Enumerable.Repeat(0.01f, g.Length).ToArray());
+        await first.SendResultAsync(new TaskResult { TaskId = task1.TaskId, Round = 1, Ok = true, UploadTransferId = transfer, NumExamples = 10 });
+        await TestCoordinator.WaitUntilAsync(() => activator.Activated.Any(x => x.Round == 2), TimeSpan.FromSeconds(30), "round 2 to ask the pool for a again");
+
+        // Still on the released session: round 2's task does not come there.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first.NextAsync(CoordinatorMessage.KindOneofCase.Train, TimeSpan.FromSeconds(1)));
+        await using var next = await ScriptedAgent.EnrollAsync(coordinator.Address, "a");
+        await next.ConnectAsync();
+        var task2 = (await next.NextAsync(CoordinatorMessage.KindOneofCase.Train)).Train;
+        Assert.Equal(2, task2.Round);
+        Assert.Equal(["a", "a"], activator.Activated.Select(x => x.AgentId));
+        Assert.Empty(coordinator.Logs.Errors);
+    }
+
+    [Fact]
     public async Task Connected_Default_DoesNotSampleRosterAgentsThatAreOffline()
     {
         var roster = Path.Combine(_state, "roster.txt");

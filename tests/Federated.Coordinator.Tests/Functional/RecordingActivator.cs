@@ -19,4 +19,9 @@ internal sealed class RecordingActivator : IAgentActivator
     }
 
     public void Release(string agentId) => Released.Enqueue(agentId);
+
+    /// <summary>What <see cref="IAgentActivator.RetiresReleasedAgents"/> says (this activator retires nobody itself).</summary>
+    public bool Retires { get; init; }
+
+    bool IAgentActivator.RetiresReleasedAgents => Retires;
 }
