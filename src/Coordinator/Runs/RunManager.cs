@@ -191,7 +191,7 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
         try
         {
             Directory.CreateDirectory(directory);
-            await StartAsync(run, options, paused: false, cancellationToken).ConfigureAwait(false);
+            await StartAsync(run, options, restored: false, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is InvalidOperationException or InvalidDataException or IOException or ArgumentException or UnauthorizedAccessException or FileNotFoundException or DirectoryNotFoundException)
         {
@@ -299,14 +299,14 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
             ? ConfiguredControl
             : throw new RunRequestException(StatusCode.NotFound, $"No run '{runId}' is known to this coordinator.");
 
-    private async Task StartAsync(ManagedRun run, CoordinatorOptions options, bool paused, CancellationToken cancellationToken)
+    private async Task StartAsync(ManagedRun run, CoordinatorOptions options, bool restored, CancellationToken cancellationToken)
     {
         var wrapped = Options.Create(options);
         run.Server = new ServerModel(wrapped);
         run.Store = options.Store == "file"
             ? new FileRoundStateStore(options.StateDirectory)
             : new SqliteRoundStateStore(options.StateDirectory, options.ResolvedDatabaseFile, _time);
-        if (paused || run.Record.CompletedRounds > 0 || File.Exists(options.ResolvedDatabaseFile))
+        if (restored)
         {
             // A restored run shows what it had done before its loop has read the checkpoint again.
             try
@@ -328,7 +328,7 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
         run.Record.Strategy = options.Strategy;
         run.Record.TotalRounds = options.Rounds;
         run.Control = new RunControl(agentId => OwnerOf(agentId) == run, managed: true, run.Record.RunId);
-        if (paused)
+        if (run.Record.State == RunStates.Paused)
         {
             run.Control.StartPaused();
         }
@@ -417,7 +417,7 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
             {
                 record = RunRecord.Load(path);
             }
-            catch (Exception e) when (e is InvalidDataException or IOException)
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
             {
                 LogUnreadable(_logger, path, e.Message);
                 continue;
@@ -438,7 +438,7 @@ internal sealed partial class RunManager : IHostedService, IAsyncDisposable
             try
             {
                 var options = BuildRestored(record, directory);
-                await StartAsync(run, options, record.State == RunStates.Paused, cancellationToken).ConfigureAwait(false);
+                await StartAsync(run, options, restored: true, cancellationToken).ConfigureAwait(false);
                 LogRestored(_logger, record.RunId, record.State);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidDataException or IOException)
@@ -636,7 +636,7 @@ internal sealed class ManagedRun(RunRecord record, string directory) : IAsyncDis
     /// <summary>The record's file name in the run's folder.</summary>
     public const string RecordFile = "run.json";
 
-    private HashSet<string> _ids = new(record.AgentIds, StringComparer.Ordinal);
+    private readonly HashSet<string> _ids = new(record.AgentIds, StringComparer.Ordinal);
     private bool _released;
 
     public RunRecord Record { get; } = record;
@@ -691,7 +691,6 @@ internal sealed class ManagedRun(RunRecord record, string directory) : IAsyncDis
     public void Release()
     {
         _released = true;
-        _ids = new HashSet<string>(StringComparer.Ordinal);
         DisposeResources();
     }
 

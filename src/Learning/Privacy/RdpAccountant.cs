@@ -148,31 +148,8 @@ public static class RdpAccountant
 
         double EpsilonOf(double z) => Epsilon(sampleRate, z, steps, delta, orders, conversion).Epsilon;
 
-        double low = 0, high = 1;
-        while (EpsilonOf(high) > targetEpsilon)
-        {
-            low = high;
-            high *= 2;
-            if (high > 1e6)
-            {
-                throw new ArgumentException($"No noise multiplier up to 1e6 reaches ε = {targetEpsilon} at δ = {delta} over {steps} steps with q = {sampleRate}; widen the order grid or relax the target.", nameof(targetEpsilon));
-            }
-        }
-
-        while (high - low > tolerance * high)
-        {
-            var middle = 0.5 * (low + high);
-            if (EpsilonOf(middle) > targetEpsilon)
-            {
-                low = middle;
-            }
-            else
-            {
-                high = middle;
-            }
-        }
-
-        return high;
+        return NoiseCalibration.SmallestMultiplier(EpsilonOf, targetEpsilon, start: 1, tolerance, limit: 1e6,
+            $"No noise multiplier up to 1e6 reaches ε = {targetEpsilon} at δ = {delta} over {steps} steps with q = {sampleRate}; widen the order grid or relax the target.");
     }
 
     /// <summary>ε at one order, or +∞ where the order gives no bound.</summary>

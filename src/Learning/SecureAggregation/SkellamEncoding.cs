@@ -158,27 +158,8 @@ public sealed class SkellamEncoding
             return new PrivacyLedger([entry]).Spent(delta).Epsilon;
         }
 
-        double low = 0, high = 1.0 / 64;
-        while (EpsilonOf(high) > targetEpsilon)
-        {
-            low = high;
-            high *= 2; // Create throws once the ring cannot hold the noise: the target is out of reach.
-        }
-
-        while (high - low > tolerance * high)
-        {
-            var middle = 0.5 * (low + high);
-            if (EpsilonOf(middle) > targetEpsilon)
-            {
-                low = middle;
-            }
-            else
-            {
-                high = middle;
-            }
-        }
-
-        return high;
+        // Create throws once the ring cannot hold the noise: the target is out of reach.
+        return NoiseCalibration.SmallestMultiplier(EpsilonOf, targetEpsilon, start: 1.0 / 64, tolerance);
     }
 
     /// <summary>The largest γC for which the ring holds the worst-case signal plus <see cref="TailSigmas"/> noise deviations (capped at <see cref="MaxScaledClip"/>).</summary>
