@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Federated.Coordinator.Agents;
 using Federated.Coordinator.State;
 using Federated.Protocol.V1;
+using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Federated.Coordinator.Tests.Functional;
@@ -43,6 +44,16 @@ public sealed class PersistenceTests : IDisposable
             var registry = second.Services.GetRequiredService<AgentRegistry>();
             Assert.Equal(["device-7"], registry.KnownIds());
             Assert.Equal(321, registry.Find("device-7")!.Capabilities.NumExamples);
+
+            // The agent's channel may still hold its HTTP/2 connection to the first process, which closed it: one call lets
+            // the channel find that out (it may fail), as a real agent's retry would.
+            try
+            {
+                await agent.Client.GetStatusAsync(new StatusRequest { ProtocolVersion = Protocol.ProtocolVersion.Current }, deadline: DateTime.UtcNow.AddSeconds(10));
+            }
+            catch (RpcException)
+            {
+            }
 
             // The token issued by the first process authenticates with the second: no re-enrolment needed.
             await agent.ConnectAsync();
