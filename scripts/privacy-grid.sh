@@ -33,21 +33,32 @@ for name in "${names[@]}"; do
   nice -n "${NICE:-0}" dotnet "$dll" "simulations/scenarios/privacy/$name.json" --out "$out"
 done
 
-# The table: final accuracy, epsilon spent, and the gap to the non-private run.
+# The table: final and best accuracy, epsilon spent, the gap to the non-private run, and the clipping bound the
+# coordinator ended with (the adaptive runs move it; coordinator/rounds.csv has it per round).
 base=$(jq -r '.final_accuracy' runs/privacy/no-dp/summary.json 2>/dev/null || echo NaN)
 echo
-echo "| run | clipping | target ε | ε spent (δ = 1e-5) | rounds | final accuracy | gap to no-dp (points) |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| run | clipping | target ε | z | ε spent (δ = 1e-5) | rounds | final accuracy | best accuracy (round) | gap to no-dp (points) | final clip bound |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for name in no-dp eps1-fixed eps1-adaptive eps2-fixed eps2-adaptive eps4-fixed eps4-adaptive eps8-fixed eps8-adaptive; do
-  summary="runs/privacy/$name/summary.json"
-  [[ -f $summary ]] || continue
-  jq -r --arg name "$name" --argjson base "$base" '
+  dir="runs/privacy/$name"
+  [[ -f $dir/summary.json ]] || continue
+  # Best round and last clip bound from the per-round files (columns found by name).
+  best_round=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "accuracy") c = i; next }
+                        $c > best { best = $c; r = $1 } END { print r }' "$dir/metrics.csv")
+  read -r z clip < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "agg_dp_update_noise_multiplier") a = i;
+                                                                    if ($i == "agg_dp_next_clip_bound") b = i } next }
+                               { z = (a ? $a : ""); c = (b ? $b : "") } END { print (z == "" ? "-" : z), (c == "" ? "-" : c) }' \
+                        "$dir/coordinator/rounds.csv")
+  jq -r --arg name "$name" --argjson base "$base" --arg best_round "$best_round" --arg z "$z" --arg clip "$clip" '
     [ $name,
       (if $name == "no-dp" then "-" else ($name | split("-")[1]) end),
       (if $name == "no-dp" then "-" else ($name | ltrimstr("eps") | split("-")[0]) end),
+      $z,
       (if .privacy == null then "∞" else (.privacy.final_epsilon * 1000 | round / 1000 | tostring) end),
       (.rounds | tostring),
       ((.final_accuracy * 10000 | round / 100 | tostring) + " %"),
-      (if $name == "no-dp" then "-" else ((($base - .final_accuracy) * 10000 | round / 100) | tostring) end)
-    ] | "| " + join(" | ") + " |"' "$summary"
+      ((.best_accuracy * 10000 | round / 100 | tostring) + " % (" + $best_round + ")"),
+      (if $name == "no-dp" then "-" else ((($base - .final_accuracy) * 10000 | round / 100) | tostring) end),
+      (if $name == "no-dp" then "-" else ($clip | tonumber * 1000 | round / 1000 | tostring) end)
+    ] | "| " + join(" | ") + " |"' "$dir/summary.json"
 done

@@ -493,8 +493,8 @@ internal sealed partial class RoundRunner(
         var finishStarted = Stopwatch.GetTimestamp();
         // With differential privacy the noised sum is released whatever the number of results (the noise, calibrated to
         // the expected participants, protects it; a release that depended on the count would leak it), so MinFit does
-        // not gate it; a round without any result releases nothing and charges no privacy.
-        var roundOk = _privacy is null ? accepted >= Math.Min(_options.MinFit, Math.Max(1, selected.Count)) : accepted > 0;
+        // not gate it: a round without any result releases the noise alone and is charged like any other.
+        var roundOk = _privacy is not null || accepted >= Math.Min(_options.MinFit, Math.Max(1, selected.Count));
         IReadOnlyDictionary<string, double> aggregationMetrics = new Dictionary<string, double>();
         if (roundOk)
         {
@@ -509,6 +509,10 @@ internal sealed partial class RoundRunner(
                 }
 
                 rejected += outcome.Rejected.Count;
+                if (_privacy is not null && outcome.Accepted == 0)
+                {
+                    LogNoiseOnlyRelease(logger, round, selected.Count);
+                }
             }
             catch (InvalidOperationException e)
             {
@@ -517,10 +521,6 @@ internal sealed partial class RoundRunner(
                 roundOk = false;
                 LogAggregationFailed(logger, round, accepted, e.Message);
             }
-        }
-        else if (_privacy is not null)
-        {
-            LogNothingReleased(logger, round, selected.Count);
         }
         else
         {
@@ -983,8 +983,8 @@ internal sealed partial class RoundRunner(
     [LoggerMessage(EventId = 1116, Level = LogLevel.Warning, Message = "Privacy budget reached: round {Round} would take ε from {Epsilon:G6} to {Next:G6}, above the budget {Budget:G6} at δ = {Delta:G3}; the run stops here")]
     private static partial void LogBudgetReached(ILogger logger, int round, double epsilon, double next, double budget, double delta);
 
-    [LoggerMessage(EventId = 1117, Level = LogLevel.Warning, Message = "Round {Round} released nothing: {Selected} agents sampled, no result; the global model is unchanged and no privacy is charged")]
-    private static partial void LogNothingReleased(ILogger logger, int round, int selected);
+    [LoggerMessage(EventId = 1117, Level = LogLevel.Warning, Message = "Round {Round} had no usable result from its {Selected} sampled agents: the noise alone was released and the round is charged")]
+    private static partial void LogNoiseOnlyRelease(ILogger logger, int round, int selected);
 
     [LoggerMessage(EventId = 1118, Level = LogLevel.Warning, Message = "Round {Round}: update of agent {AgentId} left out by the aggregation: {Reason}")]
     private static partial void LogRejectedAtAggregation(ILogger logger, int round, string agentId, string reason);

@@ -184,7 +184,10 @@ public sealed class DifferentialPrivacyStrategy : IStrategy
         metrics["dp_clip_bound"] = plan.ClipBound;
         metrics["dp_expected_participants"] = plan.ExpectedParticipants;
         metrics["dp_noise_stddev"] = plan.UpdateNoiseMultiplier * plan.ClipBound / plan.ExpectedParticipants;
-        metrics["dp_clipped_fraction"] = (participants - unclipped) / (double)participants;
+        if (participants > 0)
+        {
+            metrics["dp_clipped_fraction"] = (participants - unclipped) / (double)participants;
+        }
         if (Options.Adaptive is { } adaptive)
         {
             var fraction = adaptive.NoisedUnclippedFraction(unclipped, participants, plan.ExpectedParticipants, noise);
@@ -222,6 +225,14 @@ internal sealed class DifferentialPrivacyAggregator(
 
     private readonly float[] _sum = new float[globalModel.Length];
     private int _unclipped;
+
+    /// <summary>
+    /// A round with no update (an empty Poisson sample, or every sampled agent failing or rejected) still releases:
+    /// the noise alone, charged like any round. Releasing nothing instead would make the release itself depend on
+    /// whether the sampled agents' updates were usable, which the accountant does not cover (Opacus likewise noises an
+    /// empty Poisson batch).
+    /// </summary>
+    protected override bool CompletesWithoutUpdates => true;
 
     protected override void ValidateMore(ClientUpdate update)
     {

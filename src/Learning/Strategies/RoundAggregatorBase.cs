@@ -49,6 +49,12 @@ internal abstract class RoundAggregatorBase : IRoundAggregator, IUpdateValidator
     /// <summary>The global model of the round (the caller keeps it unchanged until <see cref="Finish"/>).</summary>
     protected ReadOnlyMemory<float> Global { get; }
 
+    /// <summary>
+    /// Whether <see cref="Finish"/> completes a round to which no update came. False: it throws. The differentially
+    /// private aggregator says true, because it releases the noise alone (the mechanism its accountant charges).
+    /// </summary>
+    protected virtual bool CompletesWithoutUpdates => false;
+
     /// <inheritdoc />
     public void Validate(ClientUpdate update)
     {
@@ -108,7 +114,7 @@ internal abstract class RoundAggregatorBase : IRoundAggregator, IUpdateValidator
     public AggregationResult Finish(IReadOnlyList<ClientFailure> failures)
     {
         EnsureOpen();
-        if (Count == 0)
+        if (Count == 0 && !CompletesWithoutUpdates)
         {
             throw new InvalidOperationException($"{Strategy}: no updates to aggregate ({failures?.Count ?? 0} failures).");
         }

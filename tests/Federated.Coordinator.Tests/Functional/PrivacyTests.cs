@@ -42,7 +42,7 @@ public sealed class PrivacyTests : IDisposable
     }
 
     [Fact]
-    public async Task Rounds_EnrolledPopulation_AskExactlyThePoissonSampleOfEachRound()
+    public async Task Rounds_EnrolledPopulation_AskExactlyThePoissonSampleOfEachRound_AndReleaseNoiseWhenNobodyAnswers()
     {
         var roster = Path.Combine(_state, "roster.txt");
         var ids = Enumerable.Range(0, 30).Select(i => $"device-{i:D2}").ToArray();
@@ -69,9 +69,18 @@ public sealed class PrivacyTests : IDisposable
         Assert.True(sizes.Distinct().Count() > 1, $"Poisson cohorts of 30 at q = 0.3 should vary in size: {string.Join(", ", sizes)}");
         var rows = Rows();
         Assert.Equal(6, rows.Count);
-        Assert.All(rows, r => Assert.Equal("0", r["epsilon"])); // no result, nothing released, nothing charged
-        Assert.All(rows, r => Assert.Equal("false", r["ok"]));
-        Assert.True(coordinator.Logs.Contains("released nothing"));
+        // Nobody answers, yet every round releases the noise alone and is charged: ε is the accountant's after r rounds,
+        // and each round's model differs from the one before.
+        for (var round = 1; round <= 6; round++)
+        {
+            var row = rows[round - 1];
+            Assert.Equal("true", row["ok"]);
+            Assert.Equal("0", row["results"]);
+            Assert.Equal(RdpAccountant.Epsilon(0.3, 1.0, round, 1e-5).Epsilon, double.Parse(row["epsilon"], CultureInfo.InvariantCulture), 6);
+        }
+
+        Assert.Equal(6, rows.Select(r => r["global_sha256"]).Distinct().Count());
+        Assert.True(coordinator.Logs.Contains("the noise alone was released"));
         Assert.Empty(coordinator.Logs.Errors);
     }
 

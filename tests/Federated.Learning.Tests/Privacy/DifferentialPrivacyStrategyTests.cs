@@ -50,6 +50,50 @@ public sealed class DifferentialPrivacyStrategyTests
         Assert.Equal(expected, result.Metrics["dp_noise_stddev"], 12);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Round_WithoutAnyUpdate_ReleasesTheNoiseAlone_AndIsCharged(bool deterministic)
+    {
+        // An empty Poisson sample, or every sampled agent failing: the mechanism still releases N(0, (z C / m)²) per
+        // coordinate, charged like any round (a release that depended on whether updates came would not be covered).
+        // Plain FedAvg cannot finish such a round.
+        IStrategy strategy = Dp(new FedAvg(), Options(z: 1.5, clip: 2, q: 0.1));
+        var dp = (DifferentialPrivacyStrategy)strategy;
+        if (deterministic)
+        {
+            strategy = new DeterministicStrategy(strategy);
+        }
+
+        var global = new float[200_000];
+
+        var result = Round(strategy, global, [], available: 100);
+
+        Assert.Equal(0, result.Accepted);
+        var expected = 1.5 * 2 / 10;
+        var std = Math.Sqrt(result.Global.Sum(v => (double)v * v) / global.Length);
+        Assert.True(Math.Abs((std / expected) - 1) < 0.01, $"noise standard deviation {std}, expected {expected}");
+        Assert.Equal([new PrivacyLedgerEntry(0.1, 1.5, 1)], dp.Ledger.Entries);
+        Assert.Equal(RdpAccountant.Epsilon(0.1, 1.5, 1, 1e-5).Epsilon, result.Metrics["dp_epsilon"], 12);
+        Assert.False(result.Metrics.ContainsKey("dp_clipped_fraction"));
+        Assert.Throws<InvalidOperationException>(() => Round(new FedAvg(), global, []));
+    }
+
+    [Fact]
+    public void AdaptiveClipping_RoundWithoutAnyUpdate_MovesTheBoundByTheCountNoiseOnly()
+    {
+        // No update: the noised unclipped fraction is 1/2 + N(0, σ_b²)/m, so with σ_b / m tiny (0.5 / 10,000) the bound
+        // stays put.
+        var options = Options(z: 0.5) with { Adaptive = new AdaptiveClipping { CountNoiseStddev = 0.5, LearningRate = 0.5 } };
+        var strategy = Dp(new FedAvg(), options);
+
+        var result = Round(strategy, [0, 0], [], available: 20_000);
+
+        Assert.Equal(0.5, result.Metrics["dp_unclipped_fraction_noised"], 3);
+        Assert.Equal(1, strategy.ClipBound, 3);
+        Assert.Equal(1, strategy.Ledger.Steps);
+    }
+
     [Fact]
     public void Rounds_ChargeTheLedger_AndReportEpsilon()
     {
