@@ -46,8 +46,9 @@ for name in no-dp eps1-fixed eps1-adaptive eps2-fixed eps2-adaptive eps4-fixed e
   best_round=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "accuracy") c = i; next }
                         $c > best { best = $c; r = $1 } END { print r }' "$dir/metrics.csv")
   read -r z clip < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "agg_dp_update_noise_multiplier") a = i;
-                                                                    if ($i == "agg_dp_next_clip_bound") b = i } next }
-                               { z = (a ? $a : ""); c = (b ? $b : "") } END { print (z == "" ? "-" : z), (c == "" ? "-" : c) }' \
+                                                                    if ($i == "agg_dp_next_clip_bound") b = i;
+                                                                    if ($i == "agg_dp_clip_bound") f = i } next }
+                               { z = (a ? $a : ""); c = (b ? $b : (f ? $f : "")) } END { print (z == "" ? "-" : z), (c == "" ? "-" : c) }' \
                         "$dir/coordinator/rounds.csv")
   jq -r --arg name "$name" --argjson base "$base" --arg best_round "$best_round" --arg z "$z" --arg clip "$clip" '
     [ $name,
