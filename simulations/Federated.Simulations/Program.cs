@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Federated.Learning.Runtime;
 using Federated.Simulations.Baseline;
+using Federated.Simulations.Evaluate;
 using Federated.Simulations.Fault;
 using Federated.Simulations.Fuzz;
 using Federated.Simulations.Grid;
@@ -18,6 +19,7 @@ var root = new RootCommand("Federated simulations: many clients on one machine r
     FaultCommand.Create(),
     FaultsCommand.Create(),
     ConfigReferenceCommand.Create(),
+    EvaluateCommand.Create(),
     FuzzCommand.Create(),
     LoadCommand.Create(),
 };
