@@ -46,6 +46,20 @@ public sealed class LocalDataLoaderTests
     }
 
     [Fact]
+    public void SelectAllIndices_GivesEveryAgentWhatSelectIndicesGivesIt()
+    {
+        var source = LocalDataLoader.OpenSource(Synthetic(0, maxExamples: 60));
+
+        var all = LocalDataLoader.SelectAllIndices(source, Synthetic(0, maxExamples: 60, partition: "dirichlet:0.5"));
+
+        Assert.Equal(10, all.Length);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(LocalDataLoader.SelectIndices(source, Synthetic(i, maxExamples: 60, partition: "dirichlet:0.5")), all[i]);
+        }
+    }
+
+    [Fact]
     public void Load_MaterialisesTheAgentsShare()
     {
         using var data = LocalDataLoader.Load(Synthetic(1, clients: 4, maxExamples: 150, partition: "dirichlet:0.5"), torch.CPU);

@@ -26,7 +26,7 @@ public sealed class SmokeRunTests : IDisposable
         var code = await ScenarioRunner.RunAsync(Smoke(2), run, output, CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(3));
 
         Assert.Equal(0, code);
-        foreach (var file in new[] { "scenario.json", "metrics.json", "metrics.csv", "summary.json", "accuracy.png", "loss.png", "bytes.png", "report.md" })
+        foreach (var file in new[] { "scenario.json", "metrics.json", "metrics.csv", "summary.json", "accuracy.png", "loss.png", "bytes.png", "report.md", "partition.csv", "partition.png" })
         {
             Assert.True(new FileInfo(Path.Combine(run, file)).Length > 0, $"{file} is missing or empty");
         }
@@ -45,6 +45,10 @@ public sealed class SmokeRunTests : IDisposable
         }
 
         Assert.Equal(2, summary.GetProperty("rounds").GetInt32());
+        var partition = summary.GetProperty("partition_stats");
+        Assert.Equal(3, partition.GetProperty("clients").GetInt32());
+        Assert.Equal(200, partition.GetProperty("samples").GetProperty("median").GetDouble()); // 600 synthetic samples, iid over 3
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "partition.csv")).Length);
         Assert.Equal(0x89, File.ReadAllBytes(Path.Combine(run, "accuracy.png"))[0]); // PNG signature
         Assert.Contains("round    2/2", output.ToString(), StringComparison.Ordinal);
     }

@@ -128,7 +128,7 @@ public static class RunReport
     }
 
     /// <summary>Writes metrics.csv, metrics.json, the TensorBoard scalars, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
-    public static void Write(Scenario scenario, string runDirectory, IReadOnlyList<RoundRecord> rounds, double wallSeconds, double peakRssMb, VirtualPoolStats? pool = null)
+    public static void Write(Scenario scenario, string runDirectory, IReadOnlyList<RoundRecord> rounds, double wallSeconds, double peakRssMb, VirtualPoolStats? pool = null, PartitionSummary? partition = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(rounds);
@@ -168,6 +168,7 @@ public static class RunReport
             Scenario = scenario.Name,
             Clients = scenario.Clients,
             Partition = scenario.Data.Partition,
+            PartitionStats = partition,
             Strategy = scenario.Strategy.Name,
             Aggregator = scenario.Strategy.Options.GetValueOrDefault("aggregator"),
             Attack = attack,
@@ -208,6 +209,13 @@ public static class RunReport
             $"{scenario.Clients} clients ({(scenario.Privacy is { } sampled ? $"Poisson-sampled at q = {sampled.SampleRate}" : $"{scenario.ResolvedSampled} sampled")} per round), {scenario.Data.Source} data partitioned `{scenario.Data.Partition}`, model `{scenario.Model}`, strategy `{scenario.Strategy.Name}`, " +
             $"{scenario.Training.Optimizer} lr {scenario.Training.LearningRate} momentum {scenario.Training.Momentum}, batch {scenario.Training.BatchSize}, {scenario.Training.Epochs} local epoch(s), {scenario.Rounds} rounds, seed {scenario.Seed}, mode {scenario.Mode}.");
         report.AppendLine();
+        if (partition is { } split)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture,
+                $"- partition `{split.Spec}` ([partition.csv](partition.csv), [partition.png](partition.png)): {split.Samples.Min:0}–{split.Samples.Max:0} samples a client (median {split.Samples.Median:0.#}), " +
+                $"{split.LabelsPerClient.Min:0}–{split.LabelsPerClient.Max:0} of {split.Classes} labels a client (median {split.LabelsPerClient.Median:0.#}), the most frequent label {split.TopLabelShare.Min:P0}–{split.TopLabelShare.Max:P0} of a client's samples (median {split.TopLabelShare.Median:P0}){(split.Unassigned > 0 ? $"; {split.Unassigned} samples held by no client" : "")}");
+        }
+
         report.AppendLine(CultureInfo.InvariantCulture, $"- final accuracy: **{summary.FinalAccuracy:P2}** (best {summary.BestAccuracy:P2})");
         report.AppendLine(CultureInfo.InvariantCulture, $"- wall time: {wallSeconds:F1} s ({summary.MeanRoundS:F2} s a round on average); peak RSS {peakRssMb:F0} MB");
         report.AppendLine(CultureInfo.InvariantCulture, $"- bytes up / down: {summary.BytesUp / 1e6:F1} / {summary.BytesDown / 1e6:F1} MB; dropped results: {summary.Dropped}");

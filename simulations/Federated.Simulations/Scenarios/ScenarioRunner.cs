@@ -26,6 +26,7 @@ public static class ScenarioRunner
 
         Directory.CreateDirectory(runDirectory);
         File.WriteAllText(Path.Combine(runDirectory, "scenario.json"), scenario.ToJson());
+        var partition = PartitionReport.Write(scenario, runDirectory);
         var roundsCsv = Path.Combine(runDirectory, "coordinator", "rounds.csv");
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"scenario {scenario.Name}: {scenario.Clients} clients ({scenario.Mode}), {(scenario.Async is { } fedbuff ? $"{scenario.Rounds} FedBuff versions of K = {fedbuff.BufferSize} updates, {fedbuff.Concurrency} agents training at a time" : $"{scenario.Rounds} rounds of {scenario.Strategy.Name}")}{(scenario.Speeds is { } speeds ? $", agent speeds {speeds.Distribution} {speeds.Spread}× apart on a virtual clock" : "")}; run folder {runDirectory}"));
@@ -72,7 +73,7 @@ public static class ScenarioRunner
 
         // In-process, this process held the coordinator and every agent; multi-process, the coordinator's own peak.
         var peak = scenario.Mode == "multi-process" ? rounds.Select(r => r.PeakRssMb).DefaultIfEmpty(double.NaN).Max() : ProcessMemory.PeakRssMegabytes();
-        RunReport.Write(scenario, runDirectory, rounds, clock.Elapsed.TotalSeconds, peak, pool);
+        RunReport.Write(scenario, runDirectory, rounds, clock.Elapsed.TotalSeconds, peak, pool, partition);
         var budgetStop = rounds.Count > 0 && scenario.Privacy?.StoppedByBudget(scenario, rounds) == true;
         var complete = rounds.Count == scenario.Rounds || budgetStop;
         console.WriteLine(complete

@@ -58,19 +58,30 @@ internal static class LocalDataLoader
         }
     }
 
+    /// <summary>
+    /// The sample indices of every agent of the federation these options describe (each capped at
+    /// <see cref="ClientDataOptions.MaxExamples"/>): what <see cref="SelectIndices"/> gives agent i, for all i at once.
+    /// </summary>
+    public static int[][] SelectAllIndices(ILabelledSource source, ClientDataOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(options);
+        return Split(source, options).ClientIndices.Select(indices => Cap(indices, options.MaxExamples)).ToArray();
+    }
+
+    private static Partition Split(ILabelledSource source, ClientDataOptions options) =>
+        Partitioners.Parse(options.Partition).Split(source.Labels, source.NumClasses, options.Clients, (ulong)options.Seed);
+
+    private static int[] Cap(int[] indices, int maxExamples) =>
+        maxExamples > 0 && indices.Length > maxExamples ? indices[..maxExamples] : indices;
+
     /// <summary>The sample indices of this agent's partition, capped at <see cref="ClientDataOptions.MaxExamples"/>.</summary>
     /// <exception cref="InvalidOperationException">The partition is empty.</exception>
     public static int[] SelectIndices(ILabelledSource source, ClientDataOptions options)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
-        var partition = Partitioners.Parse(options.Partition).Split(source.Labels, source.NumClasses, options.Clients, (ulong)options.Seed);
-        var indices = partition.ClientIndices[options.Index];
-        if (options.MaxExamples > 0 && indices.Length > options.MaxExamples)
-        {
-            indices = indices[..options.MaxExamples];
-        }
-
+        var indices = Cap(Split(source, options).ClientIndices[options.Index], options.MaxExamples);
         if (indices.Length == 0)
         {
             throw new InvalidOperationException(
