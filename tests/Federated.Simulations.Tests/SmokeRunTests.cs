@@ -49,6 +49,15 @@ public sealed class SmokeRunTests : IDisposable
         Assert.Equal(3, partition.GetProperty("clients").GetInt32());
         Assert.Equal(200, partition.GetProperty("samples").GetProperty("median").GetDouble()); // 600 synthetic samples, iid over 3
         Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "partition.csv")).Length);
+
+        // The final model class by class: the smoke run's four synthetic classes, its accuracy the recorded one.
+        var classes = summary.GetProperty("final_classes");
+        Assert.Equal(2, classes.GetProperty("round").GetInt32());
+        var perClass = classes.GetProperty("per_class_accuracy").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        Assert.Equal(4, perClass.Length);
+        Assert.Equal(summary.GetProperty("final_accuracy").GetDouble(), perClass.Average(), 1e-4); // balanced test classes
+        Assert.Equal(1.0, classes.GetProperty("predicted_share").EnumerateArray().Sum(v => v.GetDouble()), 1e-4);
+        Assert.Contains("The final model (round 2) class by class", File.ReadAllText(Path.Combine(run, "report.md")), StringComparison.Ordinal);
         Assert.Equal(0x89, File.ReadAllBytes(Path.Combine(run, "accuracy.png"))[0]); // PNG signature
         Assert.Contains("round    2/2", output.ToString(), StringComparison.Ordinal);
     }

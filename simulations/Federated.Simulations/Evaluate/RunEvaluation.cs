@@ -21,7 +21,7 @@ namespace Federated.Simulations.Evaluate;
 /// <param name="Checkpoint">The checkpoint file evaluated.</param>
 /// <param name="RecordedAccuracy">The accuracy the coordinator recorded for that round in rounds.csv (NaN when it recorded none).</param>
 /// <param name="Result">Loss, accuracy and the confusion matrix ([true class][predicted class] counts).</param>
-internal sealed record RunEvaluationResult(string Scenario, int Round, string Checkpoint, double RecordedAccuracy, EvaluationResult Result)
+public sealed record RunEvaluationResult(string Scenario, int Round, string Checkpoint, double RecordedAccuracy, EvaluationResult Result)
 {
     /// <summary>The fraction of all predictions that went to each class.</summary>
     public double[] PredictedShare

@@ -4,6 +4,8 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Federated.Learning.Reporting;
 
+using Federated.Simulations.Evaluate;
+
 namespace Federated.Simulations.Scenarios;
 
 /// <summary>One round of a run, as the run folder records it (<see cref="Epsilon"/>: ε spent after the round, null without privacy, and then left out of metrics.json).</summary>
@@ -65,6 +67,9 @@ public static class RunReport
 {
     /// <summary>The prefix of the per-agent local test accuracy spread's columns in rounds.csv and metrics.csv.</summary>
     public const string LocalAccuracyPrefix = "local_acc";
+
+    /// <summary>Classes up to which report.md tabulates the final model class by class (summary.json always holds them).</summary>
+    public const int MaxClassRows = 20;
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -128,7 +133,7 @@ public static class RunReport
     }
 
     /// <summary>Writes metrics.csv, metrics.json, the TensorBoard scalars, summary.json, the plots and report.md into <paramref name="runDirectory"/>.</summary>
-    public static void Write(Scenario scenario, string runDirectory, IReadOnlyList<RoundRecord> rounds, double wallSeconds, double peakRssMb, VirtualPoolStats? pool = null, PartitionSummary? partition = null)
+    public static void Write(Scenario scenario, string runDirectory, IReadOnlyList<RoundRecord> rounds, double wallSeconds, double peakRssMb, VirtualPoolStats? pool = null, PartitionSummary? partition = null, RunEvaluationResult? final = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(rounds);
@@ -193,6 +198,15 @@ public static class RunReport
                 : null,
             Continual = Continual(scenario, rounds),
             LocalAccuracy = rounds.LastOrDefault(r => r.LocalAccuracy is not null)?.LocalAccuracy,
+            FinalClasses = final is null
+                ? null
+                : new
+                {
+                    final.Round,
+                    PerClassAccuracy = final.Result.PerClassAccuracy.Select(a => double.IsNaN(a) ? (double?)null : Math.Round(a, 5)).ToArray(),
+                    PredictedShare = final.PredictedShare.Select(v => Math.Round(v, 5)).ToArray(),
+                    final.ClassesPredicted,
+                },
         };
         File.WriteAllText(Path.Combine(runDirectory, "summary.json"), JsonSerializer.Serialize(summary, Json));
 
@@ -247,6 +261,14 @@ public static class RunReport
                 $"- per-agent local test accuracy (last round with one, {last.Count} agents): mean **{last.Mean:P2}** ± {last.Std * 100:F2} pt (min {last.Min:P2}, p10 {last.P10:P2}, median {last.Median:P2}, max {last.Max:P2})");
         }
 
+        if (final is not null)
+        {
+            var share = final.PredictedShare;
+            var top = Array.IndexOf(share, share.Max());
+            report.AppendLine(CultureInfo.InvariantCulture,
+                $"- the final model class by class (round {final.Round}; the table below, or `federated-sim evaluate` on this folder): its predictions fall on **{final.ClassesPredicted} of {share.Length}** classes, class {top} takes {share[top]:P1} of them");
+        }
+
         report.AppendLine(CultureInfo.InvariantCulture, $"- rejected updates: {summary.Rejected}; failed rounds (model kept): {summary.FailedRounds}");
         if (pool is not null)
         {
@@ -274,6 +296,21 @@ public static class RunReport
             {
                 var l = r.LocalAccuracy!;
                 report.AppendLine(CultureInfo.InvariantCulture, $"| {r.Round} | {l.Count} | {l.Mean:P2} | {l.Std * 100:F2} pt | {l.Min:P2} | {l.P10:P2} | {l.Median:P2} | {l.Max:P2} |");
+            }
+        }
+
+        if (final is not null && final.Result.ConfusionMatrix.Length <= MaxClassRows)
+        {
+            report.AppendLine();
+            report.AppendLine(CultureInfo.InvariantCulture, $"The final model (round {final.Round}) class by class:");
+            report.AppendLine();
+            report.AppendLine("| class | test samples | accuracy | share of predictions |");
+            report.AppendLine("|---:|---:|---:|---:|");
+            var perClass = final.Result.PerClassAccuracy;
+            for (var c = 0; c < perClass.Length; c++)
+            {
+                report.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {c} | {final.Result.ConfusionMatrix[c].Sum()} | {(double.IsNaN(perClass[c]) ? "–" : perClass[c].ToString("P2", CultureInfo.InvariantCulture))} | {final.PredictedShare[c]:P1} |");
             }
         }
 

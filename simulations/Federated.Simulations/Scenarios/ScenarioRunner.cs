@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Federated.Learning.Runtime;
+using Federated.Simulations.Evaluate;
 using Federated.Simulations.Launch;
 
 namespace Federated.Simulations.Scenarios;
@@ -73,11 +74,25 @@ public static class ScenarioRunner
 
         // In-process, this process held the coordinator and every agent; multi-process, the coordinator's own peak.
         var peak = scenario.Mode == "multi-process" ? rounds.Select(r => r.PeakRssMb).DefaultIfEmpty(double.NaN).Max() : ProcessMemory.PeakRssMegabytes();
-        RunReport.Write(scenario, runDirectory, rounds, clock.Elapsed.TotalSeconds, peak, pool, partition);
+        var wall = clock.Elapsed.TotalSeconds;
+        RunEvaluationResult? final = null;
+        if (rounds.Count > 0 && !cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                final = RunEvaluation.Evaluate(runDirectory, round: null, cancellationToken);
+            }
+            catch (Exception e) when (e is ArgumentException or ScenarioException or InvalidDataException or IOException or InvalidOperationException)
+            {
+                console.WriteLine($"the final model could not be evaluated class by class: {e.Message}");
+            }
+        }
+
+        RunReport.Write(scenario, runDirectory, rounds, wall, peak, pool, partition, final);
         var budgetStop = rounds.Count > 0 && scenario.Privacy?.StoppedByBudget(scenario, rounds) == true;
         var complete = rounds.Count == scenario.Rounds || budgetStop;
         console.WriteLine(complete
-            ? string.Create(CultureInfo.InvariantCulture, $"done in {clock.Elapsed.TotalSeconds:F1} s: final accuracy {rounds[^1].Accuracy:P2}{(rounds[^1].Epsilon is { } epsilon ? $", ε = {epsilon:G4}" : "")}{(budgetStop ? $"; the privacy budget stopped the run after {rounds.Count} of {scenario.Rounds} rounds" : "")}; report {Path.Combine(runDirectory, "report.md")}")
+            ? string.Create(CultureInfo.InvariantCulture, $"done in {wall:F1} s: final accuracy {rounds[^1].Accuracy:P2}{(rounds[^1].Epsilon is { } epsilon ? $", ε = {epsilon:G4}" : "")}{(budgetStop ? $"; the privacy budget stopped the run after {rounds.Count} of {scenario.Rounds} rounds" : "")}; report {Path.Combine(runDirectory, "report.md")}")
             : $"the run stopped after {rounds.Count} of {scenario.Rounds} rounds; see {Path.Combine(runDirectory, "coordinator.log")}");
         return complete && exitCode == 0 ? 0 : 1;
     }
