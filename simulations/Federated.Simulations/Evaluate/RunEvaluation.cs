@@ -34,6 +34,9 @@ public sealed record RunEvaluationResult(string Scenario, int Round, string Chec
         }
     }
 
+    /// <summary>The class that takes the largest share of the predictions.</summary>
+    public int MostPredictedClass => Array.IndexOf(PredictedShare, PredictedShare.Max());
+
     /// <summary>How many classes the model predicts for at least one sample.</summary>
     public int ClassesPredicted => PredictedShare.Count(share => share > 0);
 }
@@ -133,7 +136,7 @@ internal static class RunEvaluation
                 $"{c,5}  {r.ConfusionMatrix[c].Sum(),7}  {share[c],9:P1}  {(double.IsNaN(perClass[c]) ? "-" : perClass[c].ToString("P2", CultureInfo.InvariantCulture)),8}"));
         }
 
-        var top = Array.IndexOf(share, share.Max());
+        var top = evaluation.MostPredictedClass;
         text.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"predictions fall on {evaluation.ClassesPredicted} of {share.Length} classes; class {top} takes {share[top]:P1} of them"));
         return text.ToString();

@@ -264,7 +264,7 @@ public static class RunReport
         if (final is not null)
         {
             var share = final.PredictedShare;
-            var top = Array.IndexOf(share, share.Max());
+            var top = final.MostPredictedClass;
             report.AppendLine(CultureInfo.InvariantCulture,
                 $"- the final model class by class (round {final.Round}; the table below, or `federated-sim evaluate` on this folder): its predictions fall on **{final.ClassesPredicted} of {share.Length}** classes, class {top} takes {share[top]:P1} of them");
         }
